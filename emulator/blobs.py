@@ -1,0 +1,97 @@
+"""Media files on disk under the data dir.
+
+Bodies arrive as a stream of chunks and go to a partial file while md5 and sha256 are
+computed on the way; only a complete body is renamed into place, so a half-finished upload
+never looks like media. Hashing and writing run in a worker thread, one chunk behind the
+network read, so the event loop keeps serving while large files stream in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from emulator.models import ReceivedFile
+
+CHUNK_SIZE = 256 * 1024
+
+
+class TooLarge(Exception):
+    """The stream went past the byte limit it was given."""
+
+
+class _Sink:
+    """A partial file plus its running hashes; used from one worker thread at a time."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.md5 = hashlib.md5()
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.md5.update(chunk)
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+
+
+class Blobs:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.media_dir = root / "media"
+        self.partial_dir = root / "partial"
+
+    def prepare(self) -> None:
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+
+    def media_path(self, asset_id: str) -> Path:
+        return self.media_dir / asset_id / "source"
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+    def resolve(self, relative: str) -> Path:
+        return self.root / relative
+
+    async def receive(
+        self, chunks: AsyncIterator[bytes], asset_id: str, *, max_bytes: int | None = None
+    ) -> ReceivedFile:
+        """Stream `chunks` into the asset's media file; nothing is left behind on failure."""
+        partial = self.partial_dir / f"{uuid.uuid4()}.part"
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Future[None] | None = None
+        try:
+            with partial.open("wb") as f:
+                sink = _Sink(f)
+                try:
+                    async for chunk in chunks:
+                        if pending is not None:
+                            await pending
+                        if max_bytes is not None and sink.size + len(chunk) > max_bytes:
+                            raise TooLarge(f"larger than {max_bytes} bytes")
+                        pending = loop.run_in_executor(None, sink.write, chunk)
+                finally:
+                    # The worker must be done with the file before it is closed.
+                    if pending is not None:
+                        await asyncio.shield(pending)
+            target = self.media_path(asset_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return ReceivedFile(
+            path=target, size=sink.size, md5=sink.md5.hexdigest(), sha256=sink.sha256.hexdigest()
+        )
+
+    def remove_asset_media(self, relative: str | None) -> None:
+        if relative:
+            shutil.rmtree(self.resolve(relative).parent, ignore_errors=True)

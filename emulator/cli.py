@@ -1,0 +1,104 @@
+"""Command line: parse arguments into Settings and run. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from emulator.errors import ConfigError
+from emulator.settings import OPTIONS, Settings
+
+SHUTDOWN_TIMEOUT = 1.0  # seconds given to open requests on Ctrl-C / SIGTERM
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livepeer-emulator",
+        description="A local emulator of the Livepeer Studio Assets API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the API server",
+        description="Run the API server. Every flag can also be set with an env var "
+        "LIVEPEER_EMULATOR_<FLAG> (e.g. LIVEPEER_EMULATOR_API_KEY=key1,key2).",
+    )
+    for option in OPTIONS:
+        if not option.flag:
+            continue
+        flag = "--" + option.name.replace("_", "-")
+        help_text = f"{option.help} [env {option.env_var}]"
+        if option.name == "api_key":
+            serve.add_argument(flag, action="append", default=None, help=help_text)
+        else:
+            serve.add_argument(flag, type=option.parse, default=None, help=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(vars(args))
+    return 2
+
+
+def serve(flags: dict[str, Any]) -> int:
+    if flags.get("api_key"):
+        flags["api_key"] = tuple(k for item in flags["api_key"] for k in item.split(",") if k)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.load(flags)
+        from emulator.app import create_app
+
+        app = create_app(settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"livepeer-emulator: cannot start: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_run(app, settings))
+    except OSError as exc:
+        print(f"livepeer-emulator: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run(app: Any, settings: Settings) -> None:
+    from aiohttp import web
+
+    from emulator.routes.common import SERVICE
+
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        shown_host = f"[{host}]" if ":" in host else host
+        service = app[SERVICE]
+        tenancy = (
+            f"{len(settings.api_keys)} API key(s) accepted"
+            if settings.api_keys
+            else "no API keys configured: every bearer token is its own tenant"
+        )
+        print(
+            f"livepeer-emulator: API at http://{shown_host}:{port}/api · data dir "
+            f"{settings.data_dir} · {tenancy} · clock {settings.clock} · "
+            f"scenario {service.scenario.name}",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,51 @@
+"""Errors as values: the service raises these; one middleware turns them into Studio's body.
+
+Each class carries Studio's status code; the message is Studio's text for that case.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 500
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnprocessableEntity(ApiError):
+    status = 422
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+
+class InternalServerError(ApiError):
+    status = 500
+
+
+class ConfigError(Exception):
+    """A setting or a file the server was given cannot be used; the CLI prints it and exits."""

@@ -1,0 +1,124 @@
+"""Cross-cutting HTTP concerns: one error path, authentication into tenants, CORS.
+
+Every failure, whether an ApiError from the service, aiohttp's own HTTP exceptions (unknown
+route, wrong method) or an unexpected exception, leaves here as Studio's error body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from emulator.errors import ApiError, Unauthorized
+from emulator.routes.common import TENANT, error_response, is_public
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status in (404, 405):
+            # Studio's routers fall through to one catch-all: an unknown path or method.
+            return error_response(404, "not found")
+        if exc.status == 413:
+            return error_response(413, "request entity too large")
+        return error_response(exc.status, exc.reason)
+    except (ConnectionError, aiohttp.ClientPayloadError) as exc:
+        # The client went away mid-body; nobody is left to read a response.
+        log.info("%s %s: client disconnected (%s)", request.method, request.path, exc)
+        return error_response(400, "request body was interrupted")
+    except Exception as exc:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, f"Internal server error: {type(exc).__name__}")
+
+
+def authentication(api_keys: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Bearer (or Basic user:key) → tenant. With keys configured, only those are valid."""
+    allowed = frozenset(api_keys)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = _api_key(request.headers.get("Authorization"))
+        if key is not None and allowed and key not in allowed:
+            raise Unauthorized(f"no token {key} found")
+        request[TENANT] = key
+        if key is None and not is_public(request):
+            raise Unauthorized("request is not authenticated")
+        return await handler(request)
+
+    return authenticate
+
+
+def _api_key(header: str | None) -> str | None:
+    """The key an Authorization header carries; None when the request is anonymous."""
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if not scheme or not credentials:
+        return None  # not "scheme token": Studio treats the request as anonymous
+    kind = scheme.lower()
+    if kind == "bearer":
+        return credentials
+    if kind == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed basic auth credentials") from None
+        return decoded.partition(":")[2] or None
+    raise Unauthorized(f"unsupported authorization header scheme: {scheme}")
+
+
+CORS_OPEN_PREFIXES = (
+    "/api/asset/upload/direct",
+    "/api/asset/upload/tus",
+    "/api/playback/",
+    "/asset/",
+)
+EXPOSED = (
+    "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
+    "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Link, X-Total-Count"
+)
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any origin on upload and playback paths, and for every key-less preflight."""
+    origin = request.headers.get("Origin")
+    open_path = request.path.startswith(CORS_OPEN_PREFIXES)
+    if (
+        request.method == "OPTIONS"
+        and origin
+        and "Access-Control-Request-Method" in request.headers
+    ):
+        response: web.StreamResponse = web.Response(status=204)
+    else:
+        response = await handler(request)
+    if origin and (open_path or request.method == "OPTIONS"):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED
+        response.headers["Vary"] = "Origin"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = (
+                "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS"
+            )
+            asked = request.headers.get("Access-Control-Request-Headers")
+            if asked:
+                response.headers["Access-Control-Allow-Headers"] = asked
+            response.headers["Access-Control-Max-Age"] = "86400"
+    return response

@@ -1,0 +1,103 @@
+"""Plain data shared between layers: ids, received files, probe results, planned steps."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+Doc = dict[str, Any]  # a stored Studio object (asset or task) in its camelCase wire form
+
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class AssetPhase(str, Enum):
+    UPLOADING = "uploading"
+    WAITING = "waiting"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+class TaskPhase(str, Enum):
+    PENDING = "pending"
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_playback_id(asset_id: str) -> str:
+    """16 chars of [0-9a-z]; Studio shards by the first 4, which repeat the asset id's."""
+    return asset_id[:4] + "".join(secrets.choice(_BASE36) for _ in range(12))
+
+
+def tenant_user_id(tenant: str) -> str:
+    """A stable userId for a tenant, so objects carry one without storing the key in them."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "livepeer-emulator:user:" + tenant))
+
+
+def tenant_project_id(tenant: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "livepeer-emulator:project:" + tenant))
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """Bytes that arrived completely and were moved into place."""
+
+    path: Path
+    size: int
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What ffprobe said: either a videoSpec and media type, or why the file is not media."""
+
+    video_spec: Doc | None = None
+    media_type: str | None = None  # "video" | "audio"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class StepKind(str, Enum):
+    START = "start"  # asset → processing, task → running, progress 0
+    PROGRESS = "progress"
+    READY = "ready"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One timed transition, relative to the moment processing was scheduled."""
+
+    offset_ms: int
+    kind: StepKind
+    progress: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Step:
+    """A planned step made concrete: stored in SQLite until its time comes."""
+
+    tenant: str
+    due_ms: int
+    asset_id: str
+    task_id: str
+    kind: StepKind
+    data: Doc = field(default_factory=dict)
+    seq: int | None = None  # assigned by the store; orders steps due at the same time

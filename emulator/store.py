@@ -1,0 +1,360 @@
+"""Persistence: the only module that runs SQL.
+
+Assets and tasks are stored as their Studio documents (JSON), with the columns that lists
+filter and sort on kept beside them. Planned processing steps are rows too, so a restart
+resumes exactly where the server stopped. Schema changes go through PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from emulator.models import Doc, Step, StepKind
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE assets (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        playback_id TEXT NOT NULL UNIQUE,
+        phase TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source_type TEXT,
+        source_url TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        media_path TEXT,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX assets_by_tenant ON assets (tenant, deleted, updated_at DESC, created_at DESC);
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        asset_id TEXT,
+        type TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX tasks_by_tenant ON tasks (tenant, updated_at DESC, created_at DESC);
+    CREATE INDEX tasks_by_asset ON tasks (asset_id);
+    CREATE TABLE steps (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        asset_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX steps_by_due ON steps (due_ms, seq);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+# List fields a caller may filter or sort on, and the SQL expression behind each.
+ASSET_FIELDS: dict[str, str] = {
+    "id": "id",
+    "name": "name",
+    "playbackId": "playback_id",
+    "phase": "phase",
+    "sourceUrl": "source_url",
+    "sourceType": "source_type",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "creatorId": "json_extract(doc, '$.creatorId.value')",
+    "userId": "json_extract(doc, '$.userId')",
+    "projectId": "json_extract(doc, '$.projectId')",
+}
+TASK_FIELDS: dict[str, str] = {
+    "id": "id",
+    "type": "type",
+    "phase": "phase",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "outputAssetId": "json_extract(doc, '$.outputAssetId')",
+    "inputAssetId": "json_extract(doc, '$.inputAssetId')",
+    "userId": "json_extract(doc, '$.userId')",
+    "projectId": "json_extract(doc, '$.projectId')",
+}
+_OPERATORS = {
+    "eq": "= ?",
+    "gt": "> ?",
+    "gte": ">= ?",
+    "lt": "< ?",
+    "lte": "<= ?",
+    "like": "LIKE ? ESCAPE '\\'",  # case-insensitive substring, as Studio's name filter
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str  # a key of ASSET_FIELDS / TASK_FIELDS
+    op: str  # a key of _OPERATORS
+    value: Any
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int = 20
+    offset: int = 0
+    filters: Sequence[Filter] = ()
+    order: Sequence[tuple[str, bool]] = (("updatedAt", True), ("createdAt", True))
+    count: bool = False
+
+
+@dataclass
+class AssetRow:
+    tenant: str
+    doc: Doc
+    media_path: str | None = None
+
+
+@dataclass
+class TaskRow:
+    tenant: str
+    doc: Doc
+
+
+@dataclass
+class Changes:
+    """Everything one transition writes, applied in a single transaction."""
+
+    assets: list[AssetRow] = field(default_factory=list)
+    tasks: list[TaskRow] = field(default_factory=list)
+    add_steps: list[Step] = field(default_factory=list)
+    delete_steps: list[int] = field(default_factory=list)
+    delete_steps_of_asset: str | None = None
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(script)
+            await self._db.execute(f"PRAGMA user_version = {number}")
+        await self._db.commit()
+
+    # -- meta ---------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+        await self._db.commit()
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def save(self, changes: Changes) -> None:
+        db = self._db
+        try:
+            for a in changes.assets:
+                await db.execute(
+                    "INSERT INTO assets (id, tenant, playback_id, phase, name, source_type, "
+                    "source_url, created_at, updated_at, deleted, media_path, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
+                    "name = excluded.name, updated_at = excluded.updated_at, "
+                    "deleted = excluded.deleted, media_path = excluded.media_path, "
+                    "doc = excluded.doc",
+                    _asset_values(a),
+                )
+            for t in changes.tasks:
+                d = t.doc
+                await db.execute(
+                    "INSERT INTO tasks (id, tenant, asset_id, type, phase, created_at, "
+                    "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
+                    "updated_at = excluded.updated_at, doc = excluded.doc",
+                    (
+                        d["id"],
+                        t.tenant,
+                        d.get("outputAssetId") or d.get("inputAssetId"),
+                        d["type"],
+                        d["status"]["phase"],
+                        d["createdAt"],
+                        d["status"]["updatedAt"],
+                        json.dumps(d),
+                    ),
+                )
+            if changes.delete_steps_of_asset is not None:
+                await db.execute(
+                    "DELETE FROM steps WHERE asset_id = ?", (changes.delete_steps_of_asset,)
+                )
+            await db.executemany(
+                "DELETE FROM steps WHERE seq = ?", [(seq,) for seq in changes.delete_steps]
+            )
+            await db.executemany(
+                "INSERT INTO steps (tenant, due_ms, asset_id, task_id, kind, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (s.tenant, s.due_ms, s.asset_id, s.task_id, s.kind.value, json.dumps(s.data))
+                    for s in changes.add_steps
+                ],
+            )
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+    async def reset(self, tenant: str | None) -> list[str]:
+        """Delete a tenant's objects (None: everyone's); returns the media paths freed."""
+        where, args = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        async with self._db.execute(f"SELECT media_path FROM assets {where}", args) as cur:
+            paths = [str(r[0]) for r in await cur.fetchall() if r[0]]
+        for table in ("assets", "tasks", "steps"):
+            await self._db.execute(f"DELETE FROM {table} {where}", args)
+        await self._db.commit()
+        return paths
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get_asset(self, asset_id: str) -> AssetRow | None:
+        return await self._one_asset("id = ?", (asset_id,))
+
+    async def get_asset_by_playback_id(self, playback_id: str) -> AssetRow | None:
+        return await self._one_asset("playback_id = ?", (playback_id,))
+
+    async def find_recent_import(self, tenant: str, url: str, since_ms: int) -> AssetRow | None:
+        return await self._one_asset(
+            "tenant = ? AND source_url = ? AND deleted = 0 AND created_at >= ? "
+            "AND phase IN ('waiting', 'processing') ORDER BY created_at DESC",
+            (tenant, url, since_ms),
+        )
+
+    async def _one_asset(self, where: str, args: tuple[Any, ...]) -> AssetRow | None:
+        sql = f"SELECT tenant, media_path, doc FROM assets WHERE {where} LIMIT 1"
+        async with self._db.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return AssetRow(tenant=row[0], media_path=row[1], doc=json.loads(row[2]))
+
+    async def imports_in_flight(self) -> list[AssetRow]:
+        """URL imports still waiting with nothing planned: their download must (re)start."""
+        sql = (
+            "SELECT tenant, media_path, doc FROM assets WHERE source_type = 'url' "
+            "AND phase = 'waiting' AND deleted = 0 AND media_path IS NULL "
+            "AND id NOT IN (SELECT asset_id FROM steps)"
+        )
+        async with self._db.execute(sql) as cur:
+            rows = await cur.fetchall()
+        return [AssetRow(tenant=r[0], media_path=r[1], doc=json.loads(r[2])) for r in rows]
+
+    async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
+        return await self._list("assets", ASSET_FIELDS, "deleted = 0 AND ", tenant, query)
+
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        sql = "SELECT tenant, doc FROM tasks WHERE id = ?"
+        async with self._db.execute(sql, (task_id,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else TaskRow(tenant=row[0], doc=json.loads(row[1]))
+
+    async def tasks_of_asset(self, asset_id: str) -> list[TaskRow]:
+        sql = "SELECT tenant, doc FROM tasks WHERE asset_id = ? ORDER BY created_at"
+        async with self._db.execute(sql, (asset_id,)) as cur:
+            rows = await cur.fetchall()
+        return [TaskRow(tenant=r[0], doc=json.loads(r[1])) for r in rows]
+
+    async def list_tasks(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
+        return await self._list("tasks", TASK_FIELDS, "", tenant, query)
+
+    async def _list(
+        self, table: str, fields: dict[str, str], base: str, tenant: str, query: ListQuery
+    ) -> tuple[list[Doc], int | None]:
+        where = [f"{base}tenant = ?"]
+        args: list[Any] = [tenant]
+        for f in query.filters:
+            where.append(f"{fields[f.field]} {_OPERATORS[f.op]}")
+            args.append(f.value)
+        clause = " AND ".join(where)
+        order = (
+            ", ".join(f"{fields[name]} {'DESC' if desc else 'ASC'}" for name, desc in query.order)
+            or "rowid"
+        )
+        sql = f"SELECT doc FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"
+        async with self._db.execute(sql, (*args, query.limit, query.offset)) as cur:
+            docs = [json.loads(r[0]) for r in await cur.fetchall()]
+        total = None
+        if query.count:
+            async with self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE {clause}", args) as c:
+                row = await c.fetchone()
+            total = int(row[0]) if row else 0
+        return docs, total
+
+    # -- steps --------------------------------------------------------------------------
+
+    async def steps(self, tenant: str | None = None) -> list[Step]:
+        """Planned steps in due order (all tenants, or one)."""
+        where, args = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        sql = (
+            "SELECT seq, tenant, due_ms, asset_id, task_id, kind, data FROM steps "
+            f"{where} ORDER BY due_ms, seq"
+        )
+        async with self._db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [
+            Step(
+                seq=r[0],
+                tenant=r[1],
+                due_ms=r[2],
+                asset_id=r[3],
+                task_id=r[4],
+                kind=StepKind(r[5]),
+                data=json.loads(r[6]),
+            )
+            for r in rows
+        ]
+
+
+def _asset_values(a: AssetRow) -> tuple[Any, ...]:
+    d = a.doc
+    source = d.get("source") or {}
+    return (
+        d["id"],
+        a.tenant,
+        d["playbackId"],
+        d["status"]["phase"],
+        d["name"],
+        source.get("type"),
+        source.get("url"),
+        d["createdAt"],
+        d["status"]["updatedAt"],
+        1 if d.get("deleted") else 0,
+        a.media_path,
+        json.dumps(d),
+    )

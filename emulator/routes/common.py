@@ -16,6 +16,9 @@ from emulator.wire import MAX_JSON_BYTES, dumps, parse_json
 SERVICE = web.AppKey("service", Service)
 SETTINGS = web.AppKey("settings", Settings)
 TENANT: web.RequestKey[str | None] = web.RequestKey("tenant")  # None: anonymous
+# Set by fault injection when a scenario rule changed this request, so the request
+# journal can record it; the value describes the rule.
+INJECTED_FAULT: web.RequestKey[str] = web.RequestKey("injected_fault")
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 

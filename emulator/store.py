@@ -302,9 +302,10 @@ class Store:
             where.append(f"{fields[f.field]} {_OPERATORS[f.op]}")
             args.append(f.value)
         clause = " AND ".join(where)
-        order = (
-            ", ".join(f"{fields[name]} {'DESC' if desc else 'ASC'}" for name, desc in query.order)
-            or "rowid"
+        # rowid last: ties (same-millisecond writes) still page deterministically, newest first.
+        order = ", ".join(
+            [f"{fields[name]} {'DESC' if desc else 'ASC'}" for name, desc in query.order]
+            + ["rowid DESC"]
         )
         sql = f"SELECT doc FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"
         async with self._db.execute(sql, (*args, query.limit, query.offset)) as cur:

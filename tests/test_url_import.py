@@ -75,7 +75,9 @@ async def test_failed_downloads_fail_the_asset(
     cases = {
         str(server.make_url("/missing.mp4")): "failed to download: 404 Not Found",
         str(server.make_url("/boom.mp4")): "failed to download: 500 Internal Server Error",
-        f"http://127.0.0.1:{unused_tcp_port}/x.mp4": f"failed to download: cannot connect to 127.0.0.1:{unused_tcp_port}",
+        f"http://127.0.0.1:{unused_tcp_port}/x.mp4": (
+            f"failed to download: cannot connect to 127.0.0.1:{unused_tcp_port}"
+        ),
     }
     ids = {}
     for url in cases:

@@ -73,10 +73,11 @@ class ManualClock:
         return {"base_ms": self.base_ms, "offsets": dict(self.offsets)}
 
     def restore(self, state: dict[str, object]) -> None:
-        """Resume from a persisted state; time never goes backwards on restart."""
+        """Resume exactly where a previous run stopped: manual time stays frozen across
+        restarts, so nothing falls due just because the server was down for a while."""
         base = state.get("base_ms")
         if isinstance(base, int):
-            self.base_ms = max(self.base_ms, base)
+            self.base_ms = base
         offsets = state.get("offsets")
         if isinstance(offsets, dict):
             self.offsets = {str(k): int(v) for k, v in offsets.items()}

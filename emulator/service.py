@@ -447,7 +447,8 @@ def _schedule(task: Doc, now: int) -> None:
 
 
 def _asset_spec(asset: Doc) -> Doc:
-    keys = ("name", "type", "size", "hash", "videoSpec", "playbackId")
+    # The SDKs parse assetSpec as an Asset, which requires id, name and source.
+    keys = ("id", "name", "source", "type", "size", "hash", "videoSpec", "playbackId")
     return {k: asset[k] for k in keys if asset.get(k) is not None}
 
 

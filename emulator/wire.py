@@ -17,6 +17,7 @@ from emulator.store import Filter, ListQuery
 MAX_JSON_BYTES = 100 * 1024  # express body-parser's default limit, which Studio keeps
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**53
 
 # Never returned, though accepted on input (Studio's cleanWriteOnlyResponse).
 WRITE_ONLY = ("staticMp4", "c2pa", "encryption")
@@ -42,7 +43,9 @@ def parse_json(raw: bytes) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # ASCII-escaped: lone surrogates that JSON.parse accepts (and so Studio stores) must
+    # still serialize, and escaping keeps json's fast C encoder.
+    return json.dumps(value, separators=(",", ":"))
 
 
 def media_url(origin: str, playback_id: str) -> str:
@@ -83,6 +86,7 @@ def parse_list_query(
     limit = DEFAULT_LIMIT if limit < 1 else min(limit, MAX_LIMIT)
     cursor = query.get("cursor", "")
     offset = int(cursor[4:]) if cursor.startswith("skip") and cursor[4:].isdigit() else 0
+    offset = min(offset, MAX_OFFSET)  # past any real list; keeps SQLite's integers in range
     filters = [Filter(name, "eq", query[name]) for name in direct if query.get(name)]
     if query.get("filters"):
         filters.extend(_parse_filters(query["filters"], fields))

@@ -214,3 +214,21 @@ async def test_trailing_slash_is_tolerated(client: TestClient, auth) -> None:
     resp = await client.post("/api/asset/request-upload/", json={"name": "x"}, headers=auth)
     assert resp.status == 200
     assert (await client.get("/api/asset/", headers=auth)).status == 200
+
+
+async def test_odd_inputs_get_answers_not_500s(client: TestClient, auth) -> None:
+    headers = {**auth, "Content-Type": "application/json"}
+    # JSON.parse accepts lone surrogates, so Studio stores them; so do we.
+    resp = await client.post(
+        "/api/asset/request-upload", data=b'{"name": "\\ud800 odd"}', headers=headers
+    )
+    assert resp.status == 200
+    asset_id = (await resp.json())["asset"]["id"]
+    got = await client.get(f"/api/asset/{asset_id}", headers=auth)
+    assert (await got.json())["name"] == "\ud800 odd"
+    resp = await client.get("/api/asset?cursor=skip999999999999999999999999", headers=auth)
+    assert (resp.status, await resp.json()) == (200, [])
+    resp = await client.post("/_emulator/clock/advance", json={"seconds": 1e308}, headers=auth)
+    assert resp.status == 422
+    resp = await client.get("/api/asset", headers={"Authorization": "Basic !!!"})
+    assert resp.status == 401

@@ -342,6 +342,14 @@ class Store:
         ]
 
 
+def _text(value: str | None) -> str | None:
+    """A column-safe copy: JSON allows lone surrogates, SQLite's UTF-8 text does not.
+    (The document itself keeps the original, escaped by json.dumps.)"""
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
 def _asset_values(a: AssetRow) -> tuple[Any, ...]:
     d = a.doc
     source = d.get("source") or {}
@@ -350,9 +358,9 @@ def _asset_values(a: AssetRow) -> tuple[Any, ...]:
         a.tenant,
         d["playbackId"],
         d["status"]["phase"],
-        d["name"],
+        _text(d["name"]),
         source.get("type"),
-        source.get("url"),
+        _text(source.get("url")),
         d["createdAt"],
         d["status"]["updatedAt"],
         1 if d.get("deleted") else 0,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,11 @@ class Service:
         self.import_limits = import_limits
         self.scheduler = Scheduler(store, clock, self.apply_step)
         self._imports: dict[str, tuple[str, asyncio.Task[None]]] = {}  # asset id → (tenant, job)
-        self._receiving: set[str] = set()  # asset ids with an upload body in flight
+        self._upload_locks = KeyedLocks()  # one upload body in flight per asset
+        # Parts beside processing (tus uploads) that must see time move and resets; each
+        # is called with the tenant, or None for everyone.
+        self.clock_hooks: list[Callable[[str | None], Awaitable[None]]] = []
+        self.reset_hooks: list[Callable[[str | None], Awaitable[None]]] = []
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -175,14 +179,12 @@ class Service:
         """A direct PUT: stream the body to disk, then schedule processing."""
         row, _ = await self.upload_target(token)
         asset_id = row.doc["id"]
-        if asset_id in self._receiving:
-            raise UnprocessableEntity("asset has already been uploaded")
-        self._receiving.add(asset_id)
-        try:
+        # A retry may arrive before the server has noticed that the previous attempt's
+        # connection died: it waits for that attempt to end instead of being refused.
+        async with self._upload_locks.hold(asset_id):
+            await self.upload_target(token)  # still pending, now that we hold the lock
             received = await self.blobs.receive(chunks, asset_id)
-            await self.media_arrived(row.doc["id"], received)
-        finally:
-            self._receiving.discard(asset_id)
+            await self.media_arrived(asset_id, received)
 
     async def upload_target(self, token: str | None) -> tuple[AssetRow, TaskRow]:
         """The asset and pending upload task a signed upload token points at."""
@@ -423,6 +425,8 @@ class Service:
         for owner, job in list(self._imports.values()):
             if tenant in (None, owner):
                 job.cancel()
+        for hook in self.reset_hooks:
+            await hook(tenant)
         for relative in await self.store.reset(tenant):
             self.blobs.remove_asset_media(relative)
         if isinstance(self.clock, ManualClock):
@@ -433,11 +437,34 @@ class Service:
         await self.settle(tenant)
         applied = await self.scheduler.advance(round(seconds * 1000), tenant)
         await self._save_clock()
+        for hook in self.clock_hooks:
+            await hook(tenant)
         return applied
 
     async def _save_clock(self) -> None:
         if isinstance(self.clock, ManualClock):
             await self.store.set_meta(CLOCK_META_KEY, json.dumps(self.clock.state()))
+
+
+class KeyedLocks:
+    """asyncio locks by key, forgotten once nobody holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def _schedule(task: Doc, now: int) -> None:

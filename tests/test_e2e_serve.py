@@ -156,3 +156,29 @@ def test_python_dash_m_works(tmp_path) -> None:
         "--scenario",
     ):
         assert flag in result.stdout
+
+
+def test_interrupted_direct_upload_loses_nothing_and_can_be_retried(serve, tmp_path) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    server = serve("--clock", "manual", data_dir=tmp_path / "cut")
+    _, created = server.request("POST", "/api/asset/request-upload", {"name": "cut"}, key="k")
+    target = urlsplit(created["url"])
+    data = SAMPLE_MP4.read_bytes()
+    with socket.create_connection((target.hostname, target.port), timeout=10) as sock:
+        sock.sendall(
+            f"PUT {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data[: len(data) // 3]
+        )
+    # The retry below waits for the server to notice the first attempt died.
+    asset_path = f"/api/asset/{created['asset']['id']}"
+    _, asset = server.request("GET", asset_path, key="k")
+    assert asset["status"]["phase"] == "uploading"
+    assert put(created["url"], data) == 200
+    server.advance(10, "k")
+    _, asset = server.request("GET", asset_path, key="k")
+    assert asset["status"]["phase"] == "ready"
+    assert asset["size"] == len(data)
+    assert list((tmp_path / "cut" / "partial").glob("*.part")) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from emulator.app import create_app
+from emulator.scheduler import IDLE_WAKE_SECONDS
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import get_json, upload
@@ -24,7 +25,10 @@ class FastForwardClock:
 
     async def wait(self, seconds: float, wake: asyncio.Event | None = None) -> None:
         self.waits.append(seconds)
-        if wake is not None and wake.is_set():
+        if wake is None:  # other periodic loops (e.g. upload expiry) stay parked
+            await asyncio.Event().wait()
+        if seconds >= IDLE_WAKE_SECONDS:
+            await wake.wait()  # nothing planned: wait for work instead of racing ahead
             return
         self.now += max(round(seconds * 1000), 0)
         await asyncio.sleep(0)

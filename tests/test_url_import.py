@@ -97,3 +97,25 @@ async def test_failed_downloads_fail_the_asset(
         task = await get_json(client, f"/api/task/{ids[url]['task']['id']}", auth)
         assert task["status"]["phase"] == "failed"
         assert task["status"]["errorMessage"] == message
+
+
+async def test_imports_respect_the_size_limit(aiohttp_client, aiohttp_server, tmp_path) -> None:
+    from emulator.app import create_app
+    from emulator.clock import ManualClock
+    from emulator.settings import Settings
+
+    server = await file_server(aiohttp_server)
+    settings = Settings(data_dir=tmp_path / "d", clock="manual", import_max_bytes=10_000)
+    client = await aiohttp_client(create_app(settings, clock=ManualClock()))
+    auth = {"Authorization": "Bearer small"}
+    resp = await client.post(
+        "/api/asset/upload/url",
+        json={"name": "big", "url": str(server.make_url("/clip.mp4"))},
+        headers=auth,
+    )
+    created = await resp.json()
+    await advance(client, auth, 10)
+    asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
+    assert asset["status"]["phase"] == "failed"
+    assert asset["status"]["errorMessage"] == "failed to download: file larger than 10000 bytes"
+    assert list((tmp_path / "d" / "partial").glob("*.part")) == []

@@ -14,7 +14,7 @@ from emulator import middleware
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
 from emulator.media import Prober, find_tools
-from emulator.routes import assets, control, playback, tasks, uploads
+from emulator.routes import assets, control, playback, tasks, tus, uploads
 from emulator.routes.common import SERVICE, SETTINGS
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
@@ -22,6 +22,7 @@ from emulator.service import ImportLimits, Service
 from emulator.settings import Settings
 from emulator.store import Store
 from emulator.tokens import UploadTokens
+from emulator.tus import TusUploads
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,6 +32,12 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     # Named by the public docs' overview page; Studio itself only has /upload/url.
     ("POST", "/api/asset/request-upload/url", assets.upload_asset),
     ("PUT", "/api/asset/upload/direct", uploads.upload_direct),
+    ("OPTIONS", "/api/asset/upload/tus", tus.options),
+    ("POST", "/api/asset/upload/tus", tus.create),
+    ("OPTIONS", "/api/asset/upload/tus/{upload_id:.+}", tus.options),
+    ("HEAD", "/api/asset/upload/tus/{upload_id:.+}", tus.head),
+    ("PATCH", "/api/asset/upload/tus/{upload_id:.+}", tus.patch),
+    ("DELETE", "/api/asset/upload/tus/{upload_id:.+}", tus.terminate),
     ("GET", "/api/asset", assets.get_assets),
     ("GET", "/api/asset/{assetId}", assets.get_asset),
     ("PATCH", "/api/asset/{assetId}", assets.update_asset),
@@ -99,9 +106,12 @@ def create_app(
         )
         app[SERVICE] = svc
         await svc.start()
+        app[tus.TUS] = TusUploads(svc)
+        await app[tus.TUS].start()
         try:
             yield
         finally:
+            await app[tus.TUS].stop()
             await svc.stop()
             await store.close()
 

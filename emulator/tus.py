@@ -1,0 +1,460 @@
+"""tus 1.0.0 resumable uploads, mounted where Studio mounts them (/api/asset/upload/tus).
+
+Owns the protocol: header checks, offsets, the per-upload lock, the partial files under
+the data dir's partial/tus/ folder and their rows in the store, expiry. The signed upload
+token links an upload to its asset exactly as a direct PUT does; when the last byte
+arrives the file moves into place and Service.media_arrived takes over, so processing
+is the same whichever way the bytes came.
+
+Errors here are TusError values answered as plain text, because Studio's tus server
+(@tus/server) answers them that way; token problems stay Studio's JSON ApiErrors.
+
+Why not the `aiohttp-tus` package: it reads each PATCH body whole into memory
+(`await request.read()`), writes with blocking file I/O on the event loop, answers a
+missing Tus-Resumable with 500, supports neither creation-with-upload, defer-length nor
+expiration, names uploads by random ids rather than `directUpload/<playbackId>`, and keeps
+its state in JSON files instead of the emulator's store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, unquote
+
+from emulator.errors import ApiError, Unauthorized, UnprocessableEntity
+from emulator.models import ReceivedFile
+from emulator.service import Service
+from emulator.store import TusRow
+
+log = logging.getLogger(__name__)
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = (
+    "creation",
+    "creation-with-upload",
+    "creation-defer-length",
+    "termination",
+    "expiration",
+)
+MAX_SIZE = 10 * 1024**3
+OCTET_STREAM = "application/offset+octet-stream"
+ID_PREFIX = "directUpload/"  # Studio's naming function: directUpload/<playbackId>
+EXPIRES_AFTER_MS = 24 * 60 * 60 * 1000  # an unfinished upload lives a day from creation
+# How long a HEAD or DELETE waits for a PATCH in flight on the same upload to end (its
+# client may just have dropped the connection) before answering without it.
+LOCK_WAIT_SECONDS = 5.0
+SWEEP_SECONDS = 60.0  # real clock: how often expired uploads are looked for
+HASH_READ_SIZE = 1024 * 1024
+
+
+class TusError(Exception):
+    """A protocol refusal: status, a plain-text message, and headers the client needs."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = {"Tus-Resumable": TUS_VERSION, **(headers or {})}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Hashes:
+    """md5 and sha256 of an upload's bytes so far, updated as they are written."""
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5()
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.md5.update(chunk)
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+
+
+class _Appender:
+    """Writes one PATCH body at the upload's offset; used from one worker thread at a time."""
+
+    def __init__(self, file: BinaryIO, hashes: _Hashes | None) -> None:
+        self.file = file
+        self.hashes = hashes
+        self.written = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        if self.hashes is not None:
+            self.hashes.update(chunk)
+        self.written += len(chunk)
+
+
+def _open_at(path: Path, offset: int) -> BinaryIO:
+    """The partial file positioned at `offset`; bytes past it were never acknowledged."""
+    file = path.open("r+b" if path.exists() else "w+b")
+    file.truncate(offset)
+    file.seek(offset)
+    return file
+
+
+def _hash_file(path: Path) -> _Hashes:
+    """Hash a finished file in bounded reads (when the running hashes were lost)."""
+    hashes = _Hashes()
+    with path.open("rb") as f:
+        while chunk := f.read(HASH_READ_SIZE):
+            hashes.update(chunk)
+    return hashes
+
+
+def _check_version(headers: Mapping[str, str]) -> None:
+    if headers.get("Tus-Resumable") != TUS_VERSION:
+        raise TusError(412, "Unsupported version", {"Tus-Version": TUS_VERSION})
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    """A non-negative integer header; None when absent, 400 when malformed."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise TusError(400, f"Invalid {name} header")
+    return int(value)
+
+
+def _check_metadata(value: str | None) -> None:
+    """Upload-Metadata: comma-separated `key base64value` pairs with unique keys."""
+    if not value:
+        return
+    keys: set[str] = set()
+    for pair in value.split(","):
+        parts = pair.strip().split(" ")
+        key = parts[0]
+        if not key or len(parts) > 2 or key in keys:
+            raise TusError(400, "Upload-Metadata is invalid")
+        keys.add(key)
+        if len(parts) == 2:
+            try:
+                base64.b64decode(parts[1], validate=True)
+            except binascii.Error:
+                raise TusError(400, "Upload-Metadata is invalid") from None
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
+    length = headers.get("Content-Length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "chunked" in headers.get("Transfer-Encoding", "").lower()
+
+
+def _http_date(ms: int) -> str:
+    return format_datetime(datetime.fromtimestamp(ms / 1000, tz=timezone.utc), usegmt=True)
+
+
+def upload_path(upload_id: str) -> str:
+    """The Location path segment: the id with its slash encoded, as Studio answers it."""
+    return quote(upload_id, safe="")
+
+
+class TusUploads:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.store = service.store
+        self.clock = service.clock
+        self.dir = service.blobs.partial_dir / "tus"
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Running hashes of uploads received since this process started; an upload
+        # resumed after a restart is hashed once, from disk, when it completes.
+        self._hashes: dict[str, _Hashes] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        known = {self._partial_name(row.id) for row in await self.store.tus_uploads()}
+        for leftover in self.dir.iterdir():
+            if leftover.name not in known:  # a row deleted while the server was down
+                leftover.unlink(missing_ok=True)
+        await self.expire(None)
+        self.service.clock_hooks.append(self.expire)
+        self.service.reset_hooks.append(self.forget)
+        if not self.clock.manual:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="tus expiry")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await self.clock.wait(SWEEP_SECONDS)
+            try:
+                await self.expire(None)
+            except Exception:  # keep sweeping; the log has it
+                log.exception("expiring tus uploads failed")
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def options(self) -> Reply:
+        return Reply(
+            204,
+            {
+                "Tus-Resumable": TUS_VERSION,
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": ",".join(EXTENSIONS),
+                "Tus-Max-Size": str(MAX_SIZE),
+            },
+        )
+
+    async def create(
+        self,
+        token: str | None,
+        headers: Mapping[str, str],
+        body: AsyncIterator[bytes],
+        origin: str,
+    ) -> Reply:
+        """POST ?token=…: a new upload for the token's asset (restarting an unfinished one)."""
+        if not token:
+            raise Unauthorized("Missing uploadToken metadata from /request-upload API")
+        asset, _ = await self.service.upload_target(token)
+        _check_version(headers)
+        if "Upload-Concat" in headers:
+            raise TusError(501, "Concatenation extension is not (yet) supported")
+        length = _int_header(headers, "Upload-Length")
+        deferred = headers.get("Upload-Defer-Length")
+        if (length is None) == (deferred is None) or deferred not in (None, "1"):
+            raise TusError(400, "Upload-Length or Upload-Defer-Length header required")
+        if length is not None and length > MAX_SIZE:
+            raise TusError(413, "Maximum size exceeded")
+        metadata = headers.get("Upload-Metadata")
+        _check_metadata(metadata)
+        upload_id = ID_PREFIX + asset.doc["playbackId"]
+        tenant = asset.tenant
+        now = self.clock.now_ms(tenant)
+        row = TusRow(
+            id=upload_id,
+            tenant=tenant,
+            asset_id=asset.doc["id"],
+            token=token,
+            length=length,
+            offset=0,
+            metadata=metadata,
+            created_at=now,
+            expires_at=now + EXPIRES_AFTER_MS,
+        )
+        async with self._locked(upload_id, wait=False):
+            previous = await self.store.get_tus_upload(upload_id)
+            if previous is not None and previous.completed:
+                raise UnprocessableEntity("asset has already been uploaded")
+            self._partial(upload_id).unlink(missing_ok=True)
+            self._hashes[upload_id] = _Hashes()
+            await self.store.put_tus_upload(row)
+            if _has_body(headers) and headers.get("Content-Type") == OCTET_STREAM:
+                await self._receive(row, body, _int_header(headers, "Content-Length"))
+        reply = self._progress(row, 201)
+        reply.headers["Location"] = f"{origin}/api/asset/upload/tus/{upload_path(upload_id)}"
+        reply.headers["livepeer-playback-id"] = asset.doc["playbackId"]
+        return reply
+
+    async def head(self, raw_id: str, headers: Mapping[str, str]) -> Reply:
+        _check_version(headers)
+        upload_id = unquote(raw_id)
+        await self._live(upload_id)
+        # A PATCH in flight (perhaps from a client that just went away) ends first, so the
+        # offset answered is everything that reached the disk.
+        with contextlib.suppress(TusError):
+            async with self._locked(upload_id, wait=True):
+                pass
+        row = await self._live(upload_id)
+        reply = self._progress(row, 200)
+        reply.headers["Cache-Control"] = "no-store"
+        if row.length is None:
+            reply.headers["Upload-Defer-Length"] = "1"
+        else:
+            reply.headers["Upload-Length"] = str(row.length)
+        if row.metadata:
+            reply.headers["Upload-Metadata"] = row.metadata
+        return reply
+
+    async def patch(
+        self, raw_id: str, headers: Mapping[str, str], body: AsyncIterator[bytes]
+    ) -> Reply:
+        _check_version(headers)
+        upload_id = unquote(raw_id)
+        await self._live(upload_id)
+        if headers.get("Content-Type") != OCTET_STREAM:
+            raise TusError(415, f"Content-Type must be {OCTET_STREAM}")
+        offset = _int_header(headers, "Upload-Offset")
+        if offset is None:
+            raise TusError(400, "Upload-Offset header required")
+        new_length = _int_header(headers, "Upload-Length")
+        content_length = _int_header(headers, "Content-Length")
+        async with self._locked(upload_id, wait=False):
+            row = await self._live(upload_id)  # it may have changed while unlocked
+            if offset != row.offset:
+                raise TusError(409, "Upload-Offset conflict")
+            if new_length is not None:
+                if row.length is not None and new_length != row.length:
+                    raise TusError(400, "Upload-Length cannot be changed")
+                if new_length < row.offset or new_length > MAX_SIZE:
+                    raise TusError(413 if new_length > MAX_SIZE else 400, "Invalid Upload-Length")
+                row.length = new_length
+            await self._receive(row, body, content_length)
+        return self._progress(row, 204)
+
+    async def terminate(self, raw_id: str, headers: Mapping[str, str]) -> Reply:
+        _check_version(headers)
+        upload_id = unquote(raw_id)
+        await self._live(upload_id)
+        async with self._locked(upload_id, wait=True):
+            row = await self._live(upload_id)
+            await self._discard(row)
+        return Reply(204, {"Tus-Resumable": TUS_VERSION})
+
+    # -- time and resets ----------------------------------------------------------------
+
+    async def expire(self, tenant: str | None) -> None:
+        """Drop uploads whose time is up on their tenant's clock (None: every tenant)."""
+        for row in await self.store.tus_uploads(tenant):
+            lock = self._locks.get(row.id)
+            if row.expires_at <= self.clock.now_ms(row.tenant) and not (lock and lock.locked()):
+                await self._discard(row)
+
+    async def forget(self, tenant: str | None) -> None:
+        """A control-plane reset: the tenant's uploads go with its assets."""
+        for row in await self.store.tus_uploads(tenant):
+            await self._discard(row)
+
+    # -- internals ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, upload_id: str, *, wait: bool) -> AsyncIterator[None]:
+        """One request at a time per upload; a second PATCH is refused (423), not queued."""
+        lock = self._locks.setdefault(upload_id, asyncio.Lock())
+        if not wait and lock.locked():
+            raise TusError(423, "file is currently locked")
+        try:
+            await asyncio.wait_for(lock.acquire(), LOCK_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            raise TusError(423, "file is currently locked") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    async def _live(self, upload_id: str) -> TusRow:
+        """The upload, or 404; one past its expiry is dropped on the spot (410)."""
+        row = await self.store.get_tus_upload(upload_id)
+        if row is None:
+            raise TusError(404, "The file for this url was not found")
+        if not row.completed and row.expires_at <= self.clock.now_ms(row.tenant):
+            lock = self._locks.get(upload_id)
+            if not (lock and lock.locked()):
+                await self._discard(row)
+            raise TusError(410, "The file for this url no longer exists")
+        return row
+
+    def _progress(self, row: TusRow, status: int) -> Reply:
+        """What every 2xx carries: the offset, and the expiry while bytes are still due."""
+        headers = {"Tus-Resumable": TUS_VERSION, "Upload-Offset": str(row.offset)}
+        if not row.completed:
+            headers["Upload-Expires"] = _http_date(row.expires_at)
+        return Reply(status, headers)
+
+    async def _receive(
+        self, row: TusRow, body: AsyncIterator[bytes], content_length: int | None
+    ) -> None:
+        """Append a body at row.offset, keeping whatever arrived even if the client leaves."""
+        if (
+            row.length is not None
+            and content_length is not None
+            and row.offset + content_length > row.length
+        ):
+            raise TusError(413, "Maximum size exceeded")
+        hashes = self._hashes.get(row.id)
+        if hashes is not None and hashes.size != row.offset:
+            # Out of step with the file (cannot happen unless a write failed): hash the
+            # whole file at the end instead.
+            del self._hashes[row.id]
+            hashes = None
+        loop = asyncio.get_running_loop()
+        file = await loop.run_in_executor(None, _open_at, self._partial(row.id), row.offset)
+        appender = _Appender(file, hashes)
+        pending: asyncio.Future[None] | None = None
+        submitted = 0
+        try:
+            async for chunk in body:
+                if row.length is not None and row.offset + submitted + len(chunk) > row.length:
+                    raise TusError(413, "Maximum size exceeded")
+                if pending is not None:
+                    await pending
+                # The write runs in a worker one chunk behind the network read.
+                pending = loop.run_in_executor(None, appender.write, chunk)
+                submitted += len(chunk)
+        finally:
+            try:
+                if pending is not None:
+                    await asyncio.shield(pending)
+            finally:
+                file.close()
+                row.offset += appender.written
+                await asyncio.shield(self.store.update_tus_upload(row))
+        if row.length is not None and row.offset == row.length and not row.completed:
+            await self._complete(row)
+
+    async def _complete(self, row: TusRow) -> None:
+        """The last byte arrived: move the file into place and hand it to processing."""
+        try:
+            await self.service.upload_target(row.token)  # still the asset's pending upload?
+        except ApiError:
+            await self._discard(row)
+            raise
+        partial = self._partial(row.id)
+        target = self.service.blobs.media_path(row.asset_id)
+        hashes = self._hashes.pop(row.id, None)
+        if hashes is None or hashes.size != row.offset:
+            hashes = await asyncio.to_thread(_hash_file, partial)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, target)
+        row.completed = True
+        await self.store.update_tus_upload(row)
+        received = ReceivedFile(
+            path=target,
+            size=hashes.size,
+            md5=hashes.md5.hexdigest(),
+            sha256=hashes.sha256.hexdigest(),
+        )
+        await self.service.media_arrived(row.asset_id, received)
+
+    async def _discard(self, row: TusRow) -> None:
+        await self.store.delete_tus_upload(row.id)
+        if not row.completed:
+            self._partial(row.id).unlink(missing_ok=True)
+        self._hashes.pop(row.id, None)
+        lock = self._locks.get(row.id)
+        if lock is not None and not lock.locked():
+            del self._locks[row.id]
+
+    def _partial_name(self, upload_id: str) -> str:
+        # Ids are directUpload/<playbackId>; the playbackId alone names the file.
+        return upload_id.removeprefix(ID_PREFIX) + ".part"
+
+    def _partial(self, upload_id: str) -> Path:
+        return self.dir / self._partial_name(upload_id)

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from emulator import middleware
+from emulator import faults, middleware
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
 from emulator.media import Prober, find_tools
 from emulator.routes import assets, control, playback, tasks, tus, uploads
+from emulator.routes import scenario as scenario_control
 from emulator.routes.common import SERVICE, SETTINGS
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
@@ -51,6 +52,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/_emulator/reset", control.reset),
     ("GET", "/_emulator/clock", control.get_clock),
     ("POST", "/_emulator/clock/advance", control.advance_clock),
+    ("GET", "/_emulator/scenario", scenario_control.get_scenario),
+    ("PUT", "/_emulator/scenario", scenario_control.put_scenario),
+    ("DELETE", "/_emulator/scenario", scenario_control.delete_scenario),
 )
 
 
@@ -82,6 +86,7 @@ def create_app(
             middleware.cors,
             middleware.errors,
             middleware.authentication(settings.api_keys),
+            faults.inject,  # inside authentication: a rule may match the tenant
         ],
     )
     app[SETTINGS] = settings

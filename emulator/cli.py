@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
             serve.add_argument(flag, action="append", default=None, help=help_text)
         else:
             serve.add_argument(flag, type=option.parse, default=None, help=help_text)
+    scenario_cmd = commands.add_parser("scenarios", help="check and list scenarios")
+    scenario_cmds = scenario_cmd.add_subparsers(dest="scenarios_command", required=True)
+    validate = scenario_cmds.add_parser(
+        "validate",
+        help="check scenario files; prints FILE:LINE: message per problem, exit 1 if any",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    scenario_cmds.add_parser("list", help="list the shipped scenarios with their descriptions")
     return parser
 
 
@@ -44,7 +52,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(vars(args))
+    if args.command == "scenarios":
+        return scenarios_command(args.scenarios_command, getattr(args, "files", []))
     return 2
+
+
+def scenarios_command(command: str, files: list[str]) -> int:
+    from emulator import scenarios
+
+    if command == "list":
+        shipped = scenarios.listing()
+        width = max((len(name) for name, _ in shipped), default=0)
+        for name, description in shipped:
+            print(f"{name:<{width}}  {description}")
+        return 0
+    lines, ok = scenarios.validate_files(files)
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 def serve(flags: dict[str, Any]) -> int:

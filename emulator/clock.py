@@ -26,6 +26,16 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+async def real_delay(seconds: float) -> None:
+    """Wait in wall-clock time, whichever clock the server runs on.
+
+    Injected HTTP latency is felt by clients in real time (their timeouts, their
+    spinners), so it must not follow the manual clock: frozen time would hold the
+    response until somebody advanced it, which is not what a `delay` means.
+    """
+    await asyncio.sleep(max(seconds, 0))
+
+
 class SystemClock:
     manual = False
 

@@ -78,6 +78,7 @@ class StepKind(str, Enum):
     PROGRESS = "progress"
     READY = "ready"
     FAIL = "fail"
+    RETRY = "retry"  # a retriable failure: task back to waiting with retries + 1
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from emulator.models import (
     tenant_project_id,
     tenant_user_id,
 )
+from emulator.rulebook import Rulebook
 from emulator.scenarios import Scenario
 from emulator.scheduler import Scheduler
 from emulator.store import AssetRow, Changes, ListQuery, Store, TaskRow
@@ -68,7 +69,7 @@ class Service:
         self.prober = prober
         self.clock = clock
         self.tokens = tokens
-        self.scenario = scenario
+        self.rules = Rulebook(scenario)  # the scenario in force per tenant, and its faults
         self.import_limits = import_limits
         self.scheduler = Scheduler(store, clock, self.apply_step)
         self._imports: dict[str, tuple[str, asyncio.Task[None]]] = {}  # asset id → (tenant, job)
@@ -77,6 +78,11 @@ class Service:
         # is called with the tenant, or None for everyone.
         self.clock_hooks: list[Callable[[str | None], Awaitable[None]]] = []
         self.reset_hooks: list[Callable[[str | None], Awaitable[None]]] = []
+
+    @property
+    def scenario(self) -> Scenario:
+        """The server's default scenario (--scenario)."""
+        return self.rules.default
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -206,6 +212,16 @@ class Service:
             raise UnprocessableEntity("asset has already been uploaded")
         return row, tasks[0]
 
+    async def tenant_of_upload_token(self, token: str | None) -> str | None:
+        """Whose upload a signed token is for (None if invalid): uploads carry no API key,
+        yet the uploader's scenario should apply to them."""
+        try:
+            playback_id = self.tokens.verify(token)
+        except InvalidToken:
+            return None
+        row = await self.store.get_asset_by_playback_id(playback_id)
+        return row.tenant if row is not None else None
+
     async def media_arrived(self, asset_id: str, received: ReceivedFile) -> None:
         """All bytes are on disk: probe them, then plan processing from now."""
         probe = await self.prober.probe(received.path)
@@ -237,7 +253,18 @@ class Service:
     ) -> list[Step]:
         if probe is not None and not probe.ok:
             error = probe.error
-        planned = timeline.plan(self.scenario.timeline, error=error)
+        # The scenario in force when processing is planned decides its timing and faults.
+        fault = None
+        if error is None:
+            source_url = row.doc["source"].get("url")
+            fault = self.rules.processing_fault(row.tenant, row.doc.get("name"), source_url)
+        duration = ((probe.video_spec or {}).get("duration") if probe else None) or 0.0
+        planned = timeline.plan(
+            self.rules.scenario_for(row.tenant).timeline,
+            error=error,
+            fault=fault,
+            media_seconds=float(duration),
+        )
         spec: Doc = {}
         if error is None and probe is not None and received is not None:
             spec = {
@@ -276,6 +303,10 @@ class Service:
     async def _run_import(self, row: AssetRow) -> None:
         url = row.doc["source"]["url"]
         limits = self.import_limits
+        injected = self.rules.import_error(row.tenant, row.doc.get("name"), url)
+        if injected is not None:  # a scenario's import fault: fail as the download would
+            await self._import_failed(row.doc["id"], injected)
+            return
         try:
             received = await fetch.download(
                 url, self.blobs, row.doc["id"], max_bytes=limits.max_bytes, timeout=limits.timeout
@@ -315,9 +346,24 @@ class Service:
         at = step.due_ms
         asset, task_doc = row.doc, task.doc
         retries = task_doc["status"].get("retries", 0)
+        if step.kind is StepKind.RETRY:
+            # Studio re-queues a task after a retriable error; the asset is not written.
+            task_doc["status"] = {
+                "phase": "waiting",
+                "updatedAt": at,
+                "retries": retries + 1,
+                "errorMessage": str(step.data.get("error") or "processing failed"),
+            }
+            changes.tasks.append(task)
+            await self.store.save(changes)
+            return
         if step.kind in (StepKind.START, StepKind.PROGRESS):
             progress = float(step.data.get("progress") or 0.0)
-            asset["status"] = {"phase": "processing", "updatedAt": at, "progress": progress}
+            if asset["status"]["phase"] == "processing":  # a retry restarts the task only
+                asset_progress = max(progress, float(asset["status"].get("progress") or 0.0))
+            else:
+                asset_progress = progress
+            asset["status"] = {"phase": "processing", "updatedAt": at, "progress": asset_progress}
             task_doc["status"] = {
                 "phase": "running",
                 "updatedAt": at,
@@ -422,6 +468,7 @@ class Service:
     # -- control plane --------------------------------------------------------------------
 
     async def reset(self, tenant: str | None) -> None:
+        self.rules.forget(tenant)
         for owner, job in list(self._imports.values()):
             if tenant in (None, owner):
                 job.cancel()

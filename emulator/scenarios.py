@@ -24,6 +24,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from emulator.errors import ConfigError
+from emulator.events import FAULT_ACTIONS, WebhookFault
 from emulator.timeline import (
     DEFAULT_FAULT_ERROR,
     DEFAULT_PROFILE,
@@ -45,19 +46,28 @@ TIMELINE_KEYS = (
     "processing_per_media_second",
     "retry_delay",
 )
-RULE_KEYS = ("match", "respond", "delay", "drop_connection", "processing", "import")
+RULE_KEYS = ("match", "respond", "delay", "drop_connection", "processing", "import", "webhook")
 MATCH_KEYS = (
     "method",
     "path",
     "tenant",
     "asset_name",
     "source_url",
+    "event",
+    "webhook_url",
     "nth",
     "times",
     "probability",
 )
 HTTP_ONLY_KEYS = ("method", "path")
 ASSET_ONLY_KEYS = ("asset_name", "source_url")
+WEBHOOK_ONLY_KEYS = ("event", "webhook_url")  # webhook delivery faults (emulator/delivery.py)
+# Where each match key applies, for telling a user which rules may use it.
+_KEY_KINDS = {
+    **dict.fromkeys(HTTP_ONLY_KEYS, ("http", "HTTP")),
+    **dict.fromkeys(ASSET_ONLY_KEYS, ("processing import", "processing and import")),
+    **dict.fromkeys(WEBHOOK_ONLY_KEYS, ("webhook", "webhook")),
+}
 HTTP_EFFECTS = ("respond", "delay", "drop_connection")
 
 
@@ -89,6 +99,8 @@ class Match:
     tenants: tuple[str, ...] = ()
     asset_name: str | None = None
     source_url: str | None = None
+    event: str | None = None  # webhook event name glob
+    webhook_url: str | None = None
     nth: frozenset[int] = frozenset()  # 1-based counts of this rule's matches
     times: int | None = None  # fire at most this often
     probability: float | None = None  # seeded draw per match
@@ -101,6 +113,8 @@ class Match:
         path: str | None = None,
         asset_name: str | None = None,
         source_url: str | None = None,
+        event: str | None = None,
+        webhook_url: str | None = None,
     ) -> bool:
         """Whether the request or asset fits; nth, times and probability are the caller's."""
         if self.methods and method not in self.methods:
@@ -114,6 +128,10 @@ class Match:
         ):
             return False
         if self.asset_name is not None and not _glob(asset_name, self.asset_name):
+            return False
+        if self.event is not None and not _glob(event, self.event):
+            return False
+        if self.webhook_url is not None and not _glob(webhook_url, self.webhook_url):
             return False
         return self.source_url is None or _glob(source_url, self.source_url)
 
@@ -142,10 +160,14 @@ class Rule:
     drop: bool = False
     processing: ProcessingFault | None = None
     import_error: str | None = None
+    webhook: WebhookFault | None = None
 
     @property
     def kind(self) -> str:
-        """ "http" (the fault middleware), "processing" (the timeline) or "import"."""
+        """ "http" (the fault middleware), "processing" (the timeline), "import" or
+        "webhook" (deliveries)."""
+        if self.webhook is not None:
+            return "webhook"
         if self.processing is not None:
             return "processing"
         if self.import_error is not None:
@@ -170,6 +192,8 @@ class Rule:
             effects.append("processing fault")
         if self.import_error is not None:
             effects.append("import fault")
+        if self.webhook is not None:
+            effects.append(f"webhook {self.webhook.action}")
         return f"faults[{self.index}] (line {self.line}): {', '.join(effects)}"
 
 
@@ -558,7 +582,7 @@ class _Reader:
             self.problem(
                 node,
                 f"{where} mixes {' and '.join(effects)}: HTTP effects (respond, delay, "
-                "drop_connection), processing and import go in separate rules",
+                "drop_connection), processing, import and webhook go in separate rules",
             )
             return None
         kind = kinds.pop()
@@ -592,6 +616,9 @@ class _Reader:
                 else None
             )
             rule = dataclasses.replace(rule, import_error=error or "")
+        if "webhook" in keys:
+            fault = self.webhook(keys["webhook"], f"{where}.webhook")
+            rule = dataclasses.replace(rule, webhook=fault)
         return rule if len(self.problems) == before else None
 
     def match(self, node: Node, where: str, kind: str | None) -> Match | None:
@@ -599,10 +626,8 @@ class _Reader:
         keys = self.mapping(node, where, MATCH_KEYS)
         if keys is None:
             return None
-        wrong_kind = () if kind is None else ASSET_ONLY_KEYS if kind == "http" else HTTP_ONLY_KEYS
-        for key in wrong_kind:
-            if key in keys:
-                applies = "processing and import" if kind == "http" else "HTTP"
+        for key, (kinds, applies) in _KEY_KINDS.items():
+            if kind is not None and key in keys and kind not in kinds.split():
                 self.problem(keys[key], f"{where}.{key} only applies to {applies} faults")
         match = Match()
         if "method" in keys:
@@ -633,6 +658,11 @@ class _Reader:
         if "source_url" in keys:
             url = self.glob(keys["source_url"], f"{where}.source_url")
             match = dataclasses.replace(match, source_url=url)
+        if "event" in keys:
+            match = dataclasses.replace(match, event=self.glob(keys["event"], f"{where}.event"))
+        if "webhook_url" in keys:
+            url = self.glob(keys["webhook_url"], f"{where}.webhook_url")
+            match = dataclasses.replace(match, webhook_url=url)
         if "nth" in keys:
             nth_node = keys["nth"]
             counts = [
@@ -688,6 +718,23 @@ class _Reader:
         if "after_bytes" not in keys:
             return 0
         return self.whole(keys["after_bytes"], f"{where}.after_bytes", minimum=0)
+
+    def webhook(self, node: Node, where: str) -> WebhookFault | None:
+        """`webhook: {drop|duplicate|reorder|bad_signature: true}` or `{delay: 2s}`."""
+        keys = self.mapping(node, where, FAULT_ACTIONS, word="webhook fault")
+        if keys is None:
+            return None
+        if len(keys) != 1:
+            self.problem(node, f"{where} names one of {', '.join(FAULT_ACTIONS)}")
+            return None
+        action, value = next(iter(keys.items()))
+        if action == "delay":
+            delay = self.duration(value, f"{where}.delay")
+            return None if delay is None else WebhookFault("delay", delay)
+        if not isinstance(value, ScalarNode) or self.value(value) is not True:
+            self.wrong(value, f"{where}.{action}", "true")
+            return None
+        return WebhookFault(action)
 
     def processing(self, node: Node, where: str) -> ProcessingFault | None:
         keys = self.mapping(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from emulator.clock import Clock, ManualClock
 from emulator.models import Step
@@ -21,6 +22,16 @@ log = logging.getLogger(__name__)
 IDLE_WAKE_SECONDS = 60.0
 
 
+class TimedWork(Protocol):
+    """Other work on the same clock (webhook deliveries) that advance() walks through."""
+
+    async def due_times(self, tenant: str | None) -> list[tuple[str, int]]:
+        """(tenant, due ms) of what is waiting for a later time."""
+        ...
+
+    async def run_due(self, tenant: str | None) -> None: ...
+
+
 class Scheduler:
     def __init__(self, store: Store, clock: Clock, apply: Callable[[Step], Awaitable[None]]):
         self._store = store
@@ -29,6 +40,7 @@ class Scheduler:
         self._lock = asyncio.Lock()  # steps are applied one at a time, in due order
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self.also: list[TimedWork] = []
 
     def start(self) -> None:
         if not self._clock.manual:
@@ -69,10 +81,14 @@ class Scheduler:
             raise TypeError("advance needs the manual clock")
         async with self._lock:
             applied = await self._run_due_locked(tenant)
+            await self._run_also(tenant)
             remaining = ms
             while True:
                 steps = await self._store.steps(tenant)
                 waits = [(s.due_ms - clock.now_ms(s.tenant), s.seq or 0) for s in steps]
+                for other in self.also:
+                    later = await other.due_times(tenant)
+                    waits += [(due - clock.now_ms(t), 0) for t, due in later]
                 upcoming = [w for w in waits if w[0] <= remaining]
                 if not upcoming:
                     clock.advance_ms(remaining, tenant)
@@ -81,6 +97,11 @@ class Scheduler:
                 clock.advance_ms(wait, tenant)
                 remaining -= wait
                 applied += await self._run_due_locked(tenant)
+                await self._run_also(tenant)
+
+    async def _run_also(self, tenant: str | None) -> None:
+        for other in self.also:
+            await other.run_due(tenant)
 
     async def _run_forever(self) -> None:
         while True:

@@ -20,6 +20,7 @@ from emulator import fetch, timeline
 from emulator.blobs import Blobs
 from emulator.clock import Clock, ManualClock
 from emulator.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
+from emulator.events import NO_EVENTS, EventSink, step_events
 from emulator.media import Prober
 from emulator.models import (
     AssetPhase,
@@ -72,6 +73,7 @@ class Service:
         self.rules = Rulebook(scenario)  # the scenario in force per tenant, and its faults
         self.import_limits = import_limits
         self.scheduler = Scheduler(store, clock, self.apply_step)
+        self.events: EventSink = NO_EVENTS  # webhook events go here (emulator/delivery.py)
         self._imports: dict[str, tuple[str, asyncio.Task[None]]] = {}  # asset id → (tenant, job)
         self._upload_locks = KeyedLocks()  # one upload body in flight per asset
         # Parts beside processing (tus uploads) that must see time move and resets; each
@@ -158,6 +160,7 @@ class Service:
         await self.store.save(
             Changes(assets=[AssetRow(tenant, asset)], tasks=[TaskRow(tenant, task)])
         )
+        self.events.emit(tenant, [("asset.created", asset), ("task.spawned", task)])
         return {"asset": asset, "task": {"id": task["id"]}}, self.tokens.issue(asset["playbackId"])
 
     async def import_from_url(self, tenant: str, body: Doc) -> tuple[bool, Doc]:
@@ -176,6 +179,8 @@ class Service:
         _schedule(task, self.clock.now_ms(tenant))
         row = AssetRow(tenant, asset)
         await self.store.save(Changes(assets=[row], tasks=[TaskRow(tenant, task)]))
+        events = [("asset.created", asset), ("task.spawned", task), ("task.updated", task)]
+        self.events.emit(tenant, events)
         self._start_import(row)
         return True, {"asset": asset, "task": {"id": task["id"]}}
 
@@ -212,9 +217,14 @@ class Service:
             raise UnprocessableEntity("asset has already been uploaded")
         return row, tasks[0]
 
-    async def tenant_of_upload_token(self, token: str | None) -> str | None:
-        """Whose upload a signed token is for (None if invalid): uploads carry no API key,
-        yet the uploader's scenario should apply to them."""
+    async def tenant_of_upload(
+        self, token: str | None, tus_upload_id: str | None = None
+    ) -> str | None:
+        """Whose upload a signed token (or a tus upload) is for; None if unknown. Uploads
+        carry no API key, yet the uploader's scenario should apply to them."""
+        if token is None and tus_upload_id is not None:
+            tus = await self.store.get_tus_upload(tus_upload_id)
+            return tus.tenant if tus is not None else None
         try:
             playback_id = self.tokens.verify(token)
         except InvalidToken:
@@ -236,6 +246,8 @@ class Service:
         row.doc["status"] = {"phase": AssetPhase.WAITING.value, "updatedAt": now}
         if task.doc["status"]["phase"] == TaskPhase.PENDING.value:
             _schedule(task.doc, now)
+            # Only the task: Studio writes this asset phase straight to the database.
+            self.events.emit(tenant, [("task.updated", task.doc)])
         steps = self._plan(row, task.doc, now, probe=probe, received=received)
         await self.store.save(Changes(assets=[row], tasks=[task], add_steps=steps))
         await self.scheduler.run_due(tenant)
@@ -356,6 +368,7 @@ class Service:
             }
             changes.tasks.append(task)
             await self.store.save(changes)
+            self.events.emit(step.tenant, step_events(step.kind, asset, task_doc))
             return
         if step.kind in (StepKind.START, StepKind.PROGRESS):
             progress = float(step.data.get("progress") or 0.0)
@@ -393,6 +406,7 @@ class Service:
         changes.assets.append(row)
         changes.tasks.append(task)
         await self.store.save(changes)
+        self.events.emit(step.tenant, step_events(step.kind, asset, task_doc))
 
     # -- reading and changing assets ----------------------------------------------------
 
@@ -430,10 +444,12 @@ class Service:
             asset["storage"] = _storage(patch["storage"], asset.get("storage"))
         asset["status"] = {**asset["status"], "updatedAt": self.clock.now_ms(tenant)}
         await self.store.save(Changes(assets=[row]))
+        self.events.emit(tenant, [("asset.updated", asset)])
         return asset
 
     async def delete_asset(self, tenant: str, asset_id: str) -> None:
         row = await self._owned_asset(tenant, asset_id, "Asset not found")
+        self.events.emit(tenant, [("asset.deleted", row.doc)])  # the snapshot before deletion
         now = self.clock.now_ms(tenant)
         if asset_id in self._imports:
             self._imports[asset_id][1].cancel()

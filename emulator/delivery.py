@@ -1,0 +1,338 @@
+"""Webhook delivery: events fanned out to subscribed webhooks, signed POSTs, retries on the
+emulator's clock, the attempt log, and the delivery faults a scenario asks for.
+
+The service hands events over without waiting (EventSink.emit). An intake task turns each
+into one stored delivery per subscribed webhook, and one worker per webhook sends them in
+order, so a slow or dead receiver only ever holds up its own deliveries. Retries are
+stored with a due time on the emulator's clock: with the real clock a timer sends them;
+with the manual clock the scheduler's advance() walks through them (run_due/due_times),
+so a test sees attempts at +0, +5 s, +15 s without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from emulator.clock import Clock, monotonic
+from emulator.events import Event, WebhookFault, freeze
+from emulator.models import Doc, new_id
+from emulator.store import DeliveryRow, LogRow, Store, WebhookRow
+from emulator.wire import asset_out, task_out
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "livepeer.studio"
+TIMEOUT_SECONDS = 30.0  # Studio gives a receiver 30 s
+FIRST_BACKOFF_MS = 5_000  # then doubling ...
+MAX_BACKOFF_MS = 3_600_000  # ... up to an hour
+MAX_RETRIES = 33
+LOG_LIMIT = 10_000  # attempts kept in the log, all tenants together
+RESPONSE_BODY_LIMIT = 1024  # bytes of a receiver's answer kept in the log
+IDLE_WAKE_SECONDS = 60.0
+# Kept in the log for GET /_emulator/webhooks/deliveries; Studio's log endpoints hide them.
+EMULATOR_LOG_KEYS = ("eventId", "assetId", "attempt", "error", "fault", "resentFrom")
+
+
+def backoff_ms(retry: int) -> int:
+    """How long Studio waits before retry number `retry` (1-based)."""
+    return int(min(FIRST_BACKOFF_MS * 2 ** (retry - 1), MAX_BACKOFF_MS))
+
+
+def sign(body: bytes, secret: str) -> str:
+    """Studio's signature: HMAC-SHA256 of the raw body, keyed by the shared secret."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+# Which faults apply to one delivery: (tenant, event name, webhook URL) → the scenario's
+# `webhook:` rules that fire for it (Rulebook.webhook_faults).
+FaultSource = Callable[[str, str, str], Sequence[WebhookFault]]
+
+
+def no_faults(tenant: str, event: str, url: str) -> Sequence[WebhookFault]:
+    return ()
+
+
+def payload_of(event: str, subject: Doc, origin: str) -> Doc:
+    """Studio's payload: {asset: {id, snapshot}} or {task: {id, type, snapshot}, success?}."""
+    if event.startswith("asset."):
+        snapshot = asset_out(subject, origin, details=True)  # webhooks keep videoSpec.tracks
+        return {"asset": {"id": subject["id"], "snapshot": snapshot}}
+    payload: Doc = {
+        "task": {"id": subject["id"], "type": subject["type"], "snapshot": task_out(subject)}
+    }
+    if event in ("task.completed", "task.failed"):
+        payload["success"] = event == "task.completed"
+    return payload
+
+
+def asset_of(payload: Doc) -> str | None:
+    """The asset a payload is about, for filtering the delivery log."""
+    if "asset" in payload:
+        return str(payload["asset"]["id"])
+    task = payload.get("task", {}).get("snapshot", {})
+    found = task.get("outputAssetId") or task.get("inputAssetId")
+    return str(found) if found else None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one POST to a receiver produced."""
+
+    log: Doc  # Studio's webhook-log document (plus EMULATOR_LOG_KEYS)
+    status: int | None  # None: no HTTP answer (connection error or timeout)
+
+
+class Deliveries:
+    """The EventSink that delivers to webhooks; also the scheduler's delivery timer."""
+
+    def __init__(self, store: Store, clock: Clock, *, faults: FaultSource = no_faults):
+        self.store = store
+        self.clock = clock
+        self.faults = faults  # the scenario's webhook rules (emulator/rulebook.py)
+        self.timeout = TIMEOUT_SECONDS
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._workers: dict[str, tuple[str, asyncio.Task[None]]] = {}  # webhook → (tenant, job)
+        self._dirty: set[str] = set()  # webhooks with something new to look at
+        self._wake = asyncio.Event()
+        self._jobs: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        self._jobs.append(asyncio.create_task(self._intake(), name="webhook intake"))
+        if not self.clock.manual:
+            self._jobs.append(asyncio.create_task(self._timer(), name="webhook timer"))
+        # Deliveries left due by a previous run go out now.
+        for tenant, webhook_id, due in await self.store.delivery_due_times(None):
+            if due <= self.clock.now_ms(tenant):
+                self._kick(webhook_id, tenant)
+
+    async def stop(self) -> None:
+        jobs = self._jobs + [job for _, job in self._workers.values()]
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with contextlib.suppress(BaseException):
+                await job
+        if self._session is not None:
+            await self._session.close()
+
+    async def reset(self, tenant: str | None) -> None:
+        for webhook_id, (owner, job) in list(self._workers.items()):
+            if tenant in (None, owner):
+                job.cancel()
+                self._workers.pop(webhook_id, None)
+        await self.store.reset_webhooks(tenant)
+
+    # -- the event sink -----------------------------------------------------------------
+
+    def emit(self, tenant: str, events: Sequence[tuple[str, Doc]]) -> list[str]:
+        now = self.clock.now_ms(tenant)
+        out = []
+        for name, subject in events:
+            event = Event(new_id(), tenant, name, now, freeze(subject))
+            self._queue.put_nowait(event)
+            out.append(event.id)
+        return out
+
+    async def _intake(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._fan_out(event)
+            except Exception:  # one bad event must not stop every later one
+                log.exception("fanning out %s failed", event.name)
+            finally:
+                self._queue.task_done()
+
+    async def _fan_out(self, event: Event) -> None:
+        hooks = [
+            h for h in await self.store.live_webhooks(event.tenant) if event.name in _events_of(h)
+        ]
+        rows = [row for hook in hooks for row in self._planned(event, hook)]
+        await self.store.add_deliveries(rows)
+        for hook in hooks:
+            self._kick(hook.doc["id"], event.tenant)
+
+    def _planned(self, event: Event, hook: WebhookRow) -> list[DeliveryRow]:
+        """The deliveries of one event to one webhook, shaped by matching fault rules."""
+        rules = self.faults(event.tenant, event.name, hook.doc["url"])
+        actions = {f.action for f in rules}
+        if "drop" in actions:
+            log.info("scenario drops %s to %s", event.name, hook.doc["url"])
+            return []
+        due = self.clock.now_ms(event.tenant) + sum(f.delay_ms for f in rules)
+        row = DeliveryRow(
+            tenant=event.tenant,
+            webhook_id=hook.doc["id"],
+            event_id=event.id,
+            event=event.name,
+            created_at=event.created_at,
+            due_ms=None if "reorder" in actions else due,
+            payload=payload_of(event.name, event.subject, hook.origin),
+            fault="bad_signature" if "bad_signature" in actions else None,
+        )
+        return [row, dataclasses.replace(row)] if "duplicate" in actions else [row]
+
+    # -- running deliveries -------------------------------------------------------------
+
+    async def run_due(self, tenant: str | None = None) -> None:
+        """Attempt everything due now (the tenant's, or everyone's) and wait for it."""
+        await self._queue.join()  # every event emitted so far has its deliveries stored
+        for owner, webhook_id, due in await self.store.delivery_due_times(tenant):
+            if due <= self.clock.now_ms(owner):
+                self._kick(webhook_id, owner)
+        busy = [
+            job
+            for owner, job in self._workers.values()
+            if tenant in (None, owner) and not job.done()
+        ]
+        if busy:
+            await asyncio.wait(busy)
+
+    async def due_times(self, tenant: str | None = None) -> list[tuple[str, int]]:
+        """(tenant, due ms) of deliveries waiting for a later time, for the scheduler.
+
+        Deliveries already due are left out: run_due sends them, and a time that never
+        moves past them would stall the scheduler's walk.
+        """
+        return [
+            (owner, due)
+            for owner, _, due in await self.store.delivery_due_times(tenant)
+            if due > self.clock.now_ms(owner)
+        ]
+
+    def _kick(self, webhook_id: str, tenant: str) -> None:
+        self._dirty.add(webhook_id)
+        current = self._workers.get(webhook_id)
+        if current is None or current[1].done():
+            job = asyncio.create_task(self._work(webhook_id), name=f"webhook {webhook_id}")
+            self._workers[webhook_id] = (tenant, job)
+
+    async def _work(self, webhook_id: str) -> None:
+        """Send the webhook's due deliveries one at a time, in order."""
+        try:
+            while webhook_id in self._dirty:
+                self._dirty.discard(webhook_id)
+                while True:
+                    row = await self.store.next_delivery(webhook_id)
+                    if row is None or (row.due_ms or 0) > self.clock.now_ms(row.tenant):
+                        break
+                    hook = await self.store.get_webhook(webhook_id)
+                    if hook is None or hook.deleted:
+                        await self.store.drop_deliveries(webhook_id)
+                        break
+                    await self._attempt(hook, row)
+        except Exception:
+            log.exception("delivering to webhook %s failed", webhook_id)
+        self._wake.set()  # the timer re-reads the next due time
+
+    async def _attempt(self, hook: WebhookRow, row: DeliveryRow) -> None:
+        now = self.clock.now_ms(row.tenant)
+        body = {
+            "id": row.event_id,
+            "webhookId": hook.doc["id"],
+            "createdAt": row.created_at,
+            "timestamp": now,
+            "event": row.event,
+            "payload": row.payload,
+        }
+        attempts = row.attempts + 1
+        extra: Doc = {"attempt": attempts}
+        if row.fault:
+            extra["fault"] = row.fault
+        sent = await self.send(hook, body, bad_signature=row.fault == "bad_signature", **extra)
+        retriable = sent.status is None or sent.status >= 500  # 4xx: the receiver said no
+        retry_at = now + backoff_ms(attempts) if retriable and attempts <= MAX_RETRIES else None
+        assert row.seq is not None
+        await self.store.finish_attempt(
+            row.seq, retry_at=retry_at, attempts=attempts, release_at=now
+        )
+
+    async def send(
+        self, hook: WebhookRow, body: Doc, *, bad_signature: bool = False, **extra: Any
+    ) -> Sent:
+        """POST one event body to the webhook, log the attempt, and say how it went."""
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json", "user-agent": USER_AGENT}
+        secret = hook.doc.get("sharedSecret")
+        if secret:
+            key = secrets.token_hex(16) if bad_signature else secret
+            headers["Livepeer-Signature"] = f"t={body['timestamp']},v1={sign(raw, key)}"
+        url = hook.doc["url"]
+        status: int | None = None
+        response: Doc | None = None
+        error: str | None = None
+        started = monotonic()
+        assert self._session is not None, "deliveries not started"
+        try:
+            async with self._session.post(
+                url,
+                data=raw,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
+                status = resp.status
+                text = (await resp.content.read(RESPONSE_BODY_LIMIT)).decode("utf-8", "replace")
+                response = {"status": status, "statusText": resp.reason or "", "body": text}
+        except asyncio.TimeoutError:
+            error = f"timed out after {self.timeout:g} s"
+        except (aiohttp.ClientError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        entry: Doc = {
+            "id": new_id(),
+            "webhookId": hook.doc["id"],
+            "event": body["event"],
+            "createdAt": body["timestamp"],
+            "duration": round(monotonic() - started, 6),
+            "success": status is not None and 200 <= status < 300,
+            "request": {"url": url, "method": "POST", "headers": headers, "body": raw.decode()},
+        }
+        if response is not None:
+            entry["response"] = response
+        asset_id = asset_of(body.get("payload") or {})
+        entry.update(eventId=body["id"], assetId=asset_id, **extra)
+        if error is not None:
+            entry["error"] = error
+        entry = {k: v for k, v in entry.items() if v is not None}
+        await self.store.add_webhook_log(
+            LogRow(hook.tenant, body["id"], asset_id, entry), keep=LOG_LIMIT
+        )
+        return Sent(entry, status)
+
+    async def _timer(self) -> None:
+        """Real clock only: send retries and delayed deliveries when they fall due."""
+        while True:
+            self._wake.clear()
+            delay = IDLE_WAKE_SECONDS
+            try:
+                for tenant, webhook_id, due in await self.store.delivery_due_times(None):
+                    wait = (due - self.clock.now_ms(tenant)) / 1000
+                    if wait <= 0:
+                        self._kick(webhook_id, tenant)
+                    else:
+                        delay = min(delay, wait)
+            except Exception:  # keep the timer alive (and not spinning); the log has it
+                log.exception("reading due webhook deliveries failed")
+                delay = 1.0
+            await self.clock.wait(delay, self._wake)
+
+
+def _events_of(hook: WebhookRow) -> list[str]:
+    events = hook.doc.get("events")
+    return events if isinstance(events, list) else []

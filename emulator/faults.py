@@ -15,6 +15,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from urllib.parse import unquote
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -37,9 +38,11 @@ async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     svc = service(request)
     who = optional_tenant(request)
-    if who is None and "token" in request.query:
-        # Signed uploads carry no API key; their tenant's scenario still applies.
-        who = await svc.tenant_of_upload_token(request.query["token"])
+    tus_id = request.match_info.get("upload_id")
+    if who is None and ("token" in request.query or tus_id):
+        # Signed and tus uploads carry no API key; their tenant's scenario still applies.
+        tus_upload = unquote(tus_id) if tus_id else None
+        who = await svc.tenant_of_upload_token(request.query.get("token"), tus_upload)
     rules = svc.rules.http_faults(who, request.method, request.path)
     if not rules:
         return await handler(request)

@@ -217,7 +217,7 @@ class Service:
             raise UnprocessableEntity("asset has already been uploaded")
         return row, tasks[0]
 
-    async def tenant_of_upload(
+    async def tenant_of_upload_token(
         self, token: str | None, tus_upload_id: str | None = None
     ) -> str | None:
         """Whose upload a signed token (or a tus upload) is for; None if unknown. Uploads

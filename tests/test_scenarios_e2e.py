@@ -222,6 +222,43 @@ def test_upload_interrupted_resets_the_first_upload_and_a_retry_succeeds(api: Cl
     assert asset["size"] == len(data)
 
 
+def test_upload_interrupted_cuts_a_tus_patch_too(api: Client) -> None:
+    """The uploader's scenario applies to tus requests, which carry no API key."""
+    api.use({"name": "upload-interrupted"})
+    status, created = api.call("POST", "/api/asset/request-upload", {"name": "tus.mp4"})
+    assert status == 200
+    data = SAMPLE_MP4.read_bytes()
+    tus = {"Tus-Resumable": "1.0.0"}
+    endpoint = urlsplit(created["tusEndpoint"])
+    conn = http.client.HTTPConnection(endpoint.netloc, timeout=10)
+    conn.request(
+        "POST",
+        f"{endpoint.path}?{endpoint.query}",
+        headers={**tus, "Upload-Length": str(len(data))},
+    )
+    made = conn.getresponse()
+    made.read()
+    assert made.status == 201
+    location = urlsplit(made.headers["Location"]).path
+    patch = {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    with pytest.raises((ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+        conn.request("PATCH", location, body=data, headers=patch)
+        conn.getresponse()
+    conn.close()
+    conn = http.client.HTTPConnection(endpoint.netloc, timeout=10)
+    conn.request("HEAD", location, headers=tus)
+    head = conn.getresponse()
+    head.read()
+    assert (head.status, head.headers["Upload-Offset"]) == (200, "0")  # nothing was stored
+    conn.request("PATCH", location, body=data, headers=patch)  # times: 1, so this one passes
+    done = conn.getresponse()
+    done.read()
+    assert (done.status, done.headers["Upload-Offset"]) == (204, str(len(data)))
+    conn.close()
+    api.advance(10)
+    assert api.asset(created["asset"]["id"])["status"]["phase"] == "ready"
+
+
 # -- processing and import effects ----------------------------------------------------
 
 

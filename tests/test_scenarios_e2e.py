@@ -22,6 +22,7 @@ from livepeer import Livepeer
 from livepeer.models import errors
 from livepeer.utils import BackoffStrategy, RetryConfig
 
+from emulator.scenarios import RULE_KEYS
 from tests.conftest import SAMPLE_MP4
 from tests.serving import ServerProcess, emulator_command
 
@@ -514,8 +515,7 @@ def test_put_refuses_a_bad_scenario_with_every_message(api: Client) -> None:
     assert status == 400
     assert json.loads(raw)["errors"] == [
         "<request body>:3: timeline.queue: 5 is a duration without a unit; write 5ms or 5s",
-        "<request body>:5: faults[0] has no effect: add one of respond, delay, "
-        "drop_connection, processing, import",
+        f"<request body>:5: faults[0] has no effect: add one of {', '.join(RULE_KEYS[1:])}",
         "<request body>:5: unknown key 'probabilty' in faults[0].match; "
         "did you mean 'probability'?",
     ]

@@ -404,6 +404,9 @@ def test_method_and_path_globs_select_requests(api: Client) -> None:
 def test_times_caps_how_often_a_rule_fires(api: Client) -> None:
     api.use({"faults": [{"match": {"path": "/api/asset", "times": 2}, "respond": {"status": 503}}]})
     assert api.statuses("GET", "/api/asset", 4) == [503, 503, 200, 200]
+    # A reset of the tenant's data starts its counters afresh; the scenario stays.
+    assert api.call("POST", "/_emulator/reset", {})[0] == 200
+    assert api.statuses("GET", "/api/asset", 3) == [503, 503, 200]
 
 
 def test_tenant_key_matches_one_api_key_under_a_global_scenario(api: Client) -> None:

@@ -1,0 +1,83 @@
+"""The baseline: the smallest aiohttp app doing what the emulator does in each benchmark.
+
+    bare_app.py health --port P              GET /health → {"status": "ok"}
+    bare_app.py get --port P --db FILE       GET /doc/{id}: one primary-key read of a
+                                             JSON doc column with aiosqlite, parsed and
+                                             sent back as JSON
+    bare_app.py upload --port P --dir DIR    PUT /upload: stream the body to a file in
+                                             DIR in 256 KiB chunks, then delete it
+
+No auth, no validation, no middlewares: the price of those is what the emulator's figure
+is compared against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+from aiohttp import web
+
+CHUNK = 256 * 1024
+DB = web.AppKey("db", aiosqlite.Connection)
+DIR = web.AppKey("dir", Path)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def get_doc(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    async with db.execute("SELECT doc FROM docs WHERE id = ?", (request.match_info["id"],)) as c:
+        found = await c.fetchone()
+    if found is None:
+        return web.json_response({"errors": ["not found"]}, status=404)
+    return web.json_response(json.loads(found[0]))
+
+
+async def upload(request: web.Request) -> web.Response:
+    target = request.app[DIR] / f"{uuid.uuid4()}.part"
+    size = 0
+    try:
+        with target.open("wb") as f:
+            async for chunk in request.content.iter_chunked(CHUNK):
+                f.write(chunk)
+                size += len(chunk)
+    finally:
+        target.unlink(missing_ok=True)
+    return web.json_response({"size": size})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=("health", "get", "upload"))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--db")
+    parser.add_argument("--dir")
+    args = parser.parse_args()
+
+    app = web.Application(client_max_size=1024**4)
+    app.router.add_get("/health", health)
+    if args.mode == "get":
+        app.router.add_get("/doc/{id}", get_doc)
+
+        async def database(app: web.Application) -> AsyncIterator[None]:
+            app[DB] = await aiosqlite.connect(args.db)
+            await app[DB].execute("PRAGMA journal_mode=WAL")
+            yield
+            await app[DB].close()
+
+        app.cleanup_ctx.append(database)
+    elif args.mode == "upload":
+        app[DIR] = Path(args.dir)
+        app.router.add_put("/upload", upload)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""A 1 GiB direct PUT: emulator RSS growth and throughput against a bare aiohttp handler
+streaming the same body to disk.
+
+Each round starts a fresh `livepeer-emulator serve --scenario instant` (temp data dir,
+deleted afterwards), asks for an upload URL and PUTs 1 GiB to
+/api/asset/upload/direct?token=…, then PUTs the same body to bench/bare_app.py `upload`
+(256 KiB chunks written straight to a file, deleted afterwards). Servers are pinned to
+core 0, the client to core 1. The body is generated on the fly (one random 1 MiB block
+sent 1024 times, with a Content-Length, as the SDKs send it), so no 1 GiB file is kept.
+It is not media: the emulator's ffprobe rejects it quickly and the asset ends `failed`,
+which is fine, because the figure is the PUT's wall time (first byte sent → response),
+and that includes the emulator's md5+sha256 and the probe.
+
+While each PUT runs, the server's VmRSS is sampled every 10 ms from /proc/PID/status;
+growth = the highest sample (or VmHWM, if higher) minus VmRSS just before the PUT.
+Targets: emulator growth < 64 MiB, emulator throughput >= 50% of bare.
+
+    .venv/bin/python bench/upload.py [--rounds 3] [--mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from harness import (
+    Server,
+    cpu_seconds,
+    median,
+    pin_self,
+    proc_status_kib,
+    request_upload,
+    row,
+    scratch,
+    start_bare,
+    start_emulator,
+    verdict,
+)
+
+KEY = "bench-upload"
+BLOCK = 1024 * 1024
+RSS_LIMIT_MIB = 64
+TARGET = 0.5
+
+
+@dataclass
+class Put:
+    status: int
+    seconds: float
+    rss_growth_mib: float
+    mib: int
+    cpu_seconds: float  # the server's user+system CPU time (all threads) during the PUT
+
+    @property
+    def rate(self) -> float:
+        return self.mib / self.seconds
+
+    @property
+    def cpu_per_gib(self) -> float:
+        return self.cpu_seconds * 1024 / self.mib
+
+
+class RssSampler(threading.Thread):
+    """Highest VmRSS of a process, sampled until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kib = proc_status_kib(pid, "VmRSS")
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(0.01):
+            self.peak_kib = max(self.peak_kib, proc_status_kib(self.pid, "VmRSS"))
+
+
+async def _put(url: str, mib: int, block: bytes) -> tuple[int, float]:
+    """PUT `mib` MiB to `url` over a raw connection; (status, seconds to the response)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = (
+        f"PUT {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {mib * BLOCK}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    started = time.perf_counter()
+    writer.write(head.encode())
+    for _ in range(mib):
+        writer.write(block)
+        await writer.drain()
+    status_line = await reader.readline()
+    elapsed = time.perf_counter() - started
+    await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1]), elapsed
+
+
+def put(server: Server, url: str, mib: int, block: bytes) -> Put:
+    before_kib = proc_status_kib(server.pid, "VmRSS")
+    cpu = cpu_seconds(server.pid)
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    try:
+        status, seconds = asyncio.run(_put(url, mib, block))
+    finally:
+        sampler.halt.set()
+        sampler.join()
+    cpu = cpu_seconds(server.pid) - cpu
+    peak_kib = max(sampler.peak_kib, proc_status_kib(server.pid, "VmHWM"))
+    return Put(status, seconds, (peak_kib - before_kib) / 1024, mib, cpu)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mib", type=int, default=1024, help="body size in MiB")
+    parser.add_argument(
+        "--one-core",
+        action="store_true",
+        help="pin the servers to core 0 and the client to core 1 (default: no pinning)",
+    )
+    args = parser.parse_args()
+    if args.one_core:
+        pin_self()
+    pin = args.one_core
+    block = os.urandom(BLOCK)
+    emu: list[Put] = []
+    bare: list[Put] = []
+    where = "servers on core 0, client on core 1" if pin else "no CPU pinning"
+    print(f"direct PUT of {args.mib} MiB: {args.rounds} rounds; {where}")
+    for n in range(args.rounds):
+        with scratch("bench-upload-") as tmp:
+            server = start_emulator(tmp / "data", tmp, "--scenario", "instant", pin=pin)
+            try:
+                url = str(request_upload(server, KEY, f"bench {n}")["url"])
+                emu.append(put(server, url, args.mib, block))
+            finally:
+                server.stop()
+            (tmp / "sink").mkdir()
+            server = start_bare("upload", tmp, "--dir", str(tmp / "sink"), pin=pin)
+            try:
+                bare.append(put(server, f"{server.root}/upload", args.mib, block))
+            finally:
+                server.stop()
+        e, b = emu[-1], bare[-1]
+        if e.status != 200 or b.status != 200:
+            raise RuntimeError(f"PUT answered {e.status} (emulator), {b.status} (bare)")
+        print(
+            f"  round {n + 1}: emulator {e.seconds:.2f} s = {e.rate:.0f} MiB/s, "
+            f"{e.cpu_per_gib:.2f} CPU s/GiB, RSS +{e.rss_growth_mib:.1f} MiB; "
+            f"bare {b.seconds:.2f} s = {b.rate:.0f} MiB/s, "
+            f"{b.cpu_per_gib:.2f} CPU s/GiB, RSS +{b.rss_growth_mib:.1f} MiB"
+        )
+
+    ratios = [e.rate / b.rate for e, b in zip(emu, bare, strict=True)]
+    growth = max(e.rss_growth_mib for e in emu)
+    print(row("emulator", [e.rate for e in emu], "MiB/s", "{:.0f}"))
+    print(row("bare aiohttp to disk", [b.rate for b in bare], "MiB/s", "{:.0f}"))
+    print(row("ratio emulator/bare", ratios, "", "{:.2f}"))
+    print(row("emulator CPU", [e.cpu_per_gib for e in emu], "s/GiB", "{:.2f}"))
+    print(row("bare CPU", [b.cpu_per_gib for b in bare], "s/GiB", "{:.2f}"))
+    print(row("emulator RSS growth", [e.rss_growth_mib for e in emu], "MiB"))
+    print(row("bare RSS growth", [b.rss_growth_mib for b in bare], "MiB"))
+    ok_rate = median(ratios) >= TARGET
+    ok_rss = growth < RSS_LIMIT_MIB
+    print(
+        f"{verdict(ok_rate)}: emulator throughput at {median(ratios):.0%} of bare "
+        f"(target >= {TARGET:.0%})"
+    )
+    print(
+        f"{verdict(ok_rss)}: emulator RSS grew by at most {growth:.1f} MiB "
+        f"(limit < {RSS_LIMIT_MIB} MiB)"
+    )
+    return 0 if ok_rate and ok_rss else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,9 +34,9 @@ EXEMPT_PREFIX = "/_emulator/"
 
 @web.middleware
 async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(EXEMPT_PREFIX):
-        return await handler(request)
     svc = service(request)
+    if not svc.rules.may_fault_http or request.path.startswith(EXEMPT_PREFIX):
+        return await handler(request)
     who = optional_tenant(request)
     tus_id = request.match_info.get("upload_id")
     if who is None and ("token" in request.query or tus_id):

@@ -37,6 +37,18 @@ class Rulebook:
         self._global: Scenario | None = None
         self._tenants: dict[str, Scenario] = {}
         self._tallies: dict[str | None, _Tally] = {}
+        self._http = bool(default.rules("http"))
+
+    @property
+    def may_fault_http(self) -> bool:
+        """Whether any scenario in force has HTTP rules; if not, requests skip the lookups."""
+        return self._http
+
+    def _changed(self) -> None:
+        in_force = [self.default, *self._tenants.values()]
+        if self._global is not None:
+            in_force.append(self._global)
+        self._http = any(scenario.rules("http") for scenario in in_force)
 
     # -- which scenario -------------------------------------------------------------------
 
@@ -57,6 +69,7 @@ class Rulebook:
             self._global = scenario
         else:
             self._tenants[tenant] = scenario
+        self._changed()
 
     def drop(self, tenant: str | None) -> None:
         """Remove a tenant's own scenario, or (None) the global one: back to the default."""
@@ -64,6 +77,7 @@ class Rulebook:
             self._global = None
         else:
             self._tenants.pop(tenant, None)
+        self._changed()
 
     def forget(self, tenant: str | None) -> None:
         """Start a tenant's counters afresh (None: everyone's), as when its data is reset."""

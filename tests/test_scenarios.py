@@ -213,7 +213,9 @@ def test_rulebook_counts_per_tenant_and_restarts_on_a_new_scenario() -> None:
         default_name="t",
     )
     book = Rulebook(scenarios.DEFAULT_SCENARIO)
+    assert not book.may_fault_http  # requests skip fault matching altogether
     book.use(scenario, None)
+    assert book.may_fault_http
     fired = [bool(book.http_faults("k1", "GET", "/a")) for _ in range(3)]
     assert fired == [False, True, False]
     assert bool(book.http_faults("k2", "GET", "/a")) is False  # k2 has its own count
@@ -223,6 +225,7 @@ def test_rulebook_counts_per_tenant_and_restarts_on_a_new_scenario() -> None:
     assert book.in_force("k1") == (scenario, "global")
     book.drop(None)
     assert book.in_force("k1")[1] == "default"
+    assert not book.may_fault_http
 
 
 # -- the seam ---------------------------------------------------------------------------

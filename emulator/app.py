@@ -14,10 +14,12 @@ from emulator import faults, middleware
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
 from emulator.delivery import Deliveries
+from emulator.journal import Journal
 from emulator.media import Prober, find_tools
 from emulator.routes import assets, control, playback, tasks, tus, uploads, webhooks
 from emulator.routes import scenario as scenario_control
 from emulator.routes.common import SERVICE, SETTINGS
+from emulator.routes.journal import JOURNAL, clear_requests, get_requests
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
 from emulator.service import ImportLimits, Service
@@ -65,6 +67,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/api/webhook/{id}/log/{logId}/resend", webhooks.resend_webhook),
     ("GET", "/_emulator/webhooks/deliveries", webhooks.get_deliveries),
     ("POST", "/_emulator/webhooks/trigger", webhooks.trigger),
+    ("GET", "/_emulator/requests", get_requests),
+    ("DELETE", "/_emulator/requests", clear_requests),
     ("GET", "/_emulator/scenario", scenario_control.get_scenario),
     ("PUT", "/_emulator/scenario", scenario_control.put_scenario),
     ("DELETE", "/_emulator/scenario", scenario_control.delete_scenario),
@@ -92,17 +96,21 @@ def create_app(
     if scenario is None:
         scenario = load_scenario(settings.scenario) if settings.scenario else DEFAULT_SCENARIO
     the_clock = clock or make_clock(settings.clock)
+    journal = Journal(settings.journal_size, the_clock.now_ms)
     # A JSON body is capped at 100 kB by read_body; media streams are not capped here.
     app = web.Application(
         client_max_size=1024**4,
         middlewares=[
             middleware.cors,
+            # Outside errors: it records the status the client actually got.
+            middleware.journal(journal),
             middleware.errors,
             middleware.authentication(settings.api_keys),
             faults.inject,  # inside authentication: a rule may match the tenant
         ],
     )
     app[SETTINGS] = settings
+    app[JOURNAL] = journal
     setup_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -15,7 +15,15 @@ import aiohttp
 from aiohttp import web
 
 from emulator.errors import ApiError, Unauthorized
-from emulator.routes.common import TENANT, error_response, is_public
+from emulator.journal import Journal
+from emulator.routes.common import (
+    INJECTED_FAULT,
+    REQUEST_BODY,
+    SERVICE,
+    TENANT,
+    error_response,
+    is_public,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,61 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, f"Internal server error: {type(exc).__name__}")
+
+
+def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Record each call with the status the client got, into the request journal.
+
+    It sits outside `errors`, so failures are recorded as answered, and reads the tenant
+    only after the handler ran (authentication sets it). The control plane is not
+    recorded: tests read the journal through it.
+    """
+
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_emulator/"):
+            return await handler(request)
+        try:
+            response = await handler(request)
+        except BaseException as exc:
+            # Redirects leave `errors` as exceptions; anything else: the client went away.
+            status = exc.status if isinstance(exc, web.HTTPException) else 499
+            _journal_call(book, request, request.get(TENANT), status, None)
+            raise
+        tenant = request.get(TENANT)
+        if tenant is None and "token" in request.query:
+            # A signed upload carries no API key, but it is its uploader's call.
+            svc = request.app[SERVICE]
+            tenant = await svc.tenant_of_upload_token(request.query["token"])
+        _journal_call(book, request, tenant, response.status, response)
+        return response
+
+    return record
+
+
+def _journal_call(
+    book: Journal,
+    request: web.Request,
+    tenant: str | None,
+    status: int,
+    response: web.StreamResponse | None,
+) -> None:
+    text = None
+    # Only bodies already in memory and meant to be read: never media, never a stream.
+    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        kind = response.content_type
+        if kind.startswith("text/") or kind.endswith("json"):
+            text = response.body
+    book.record(
+        tenant=tenant,
+        method=request.method,
+        path=request.path,
+        query=request.query,
+        status=status,
+        body=request.get(REQUEST_BODY),
+        response=text,
+        fault=request.get(INJECTED_FAULT),
+    )
 
 
 def authentication(api_keys: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -74,6 +74,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("import_max_bytes", int, "largest file a URL import downloads", flag=False),
     Option("import_timeout", float, "seconds a URL import may take", flag=False),
     Option("probe_timeout", float, "seconds ffprobe may take on one file", flag=False),
+    Option("journal_size", int, "HTTP calls the request journal keeps", flag=False),
 )
 
 
@@ -91,6 +92,7 @@ class Settings:
     import_max_bytes: int = 10 * 1024**3
     import_timeout: float = 600.0
     probe_timeout: float = 30.0
+    journal_size: int = 10_000
 
     @property
     def api_keys(self) -> tuple[str, ...]:

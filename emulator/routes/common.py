@@ -19,6 +19,8 @@ TENANT: web.RequestKey[str | None] = web.RequestKey("tenant")  # None: anonymous
 # Set by fault injection when a scenario rule changed this request, so the request
 # journal can record it; the value describes the rule.
 INJECTED_FAULT: web.RequestKey[str] = web.RequestKey("injected_fault")
+# The JSON body read_body took, so the request journal can show it.
+REQUEST_BODY: web.RequestKey[bytes] = web.RequestKey("request_body")
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 
@@ -71,7 +73,9 @@ async def read_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> bytes:
         if size > limit:
             raise PayloadTooLarge("request entity too large")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    request[REQUEST_BODY] = body
+    return body
 
 
 async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""The request journal: GET/DELETE /_emulator/requests and the middleware feeding it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from emulator.app import create_app
+from emulator.journal import EXCERPT_CHARS, Journal, Query, excerpt
+from emulator.settings import Settings
+from tests.conftest import SAMPLE_MP4
+from tests.helpers import advance, create_upload, get_json, upload
+
+
+async def journal(client: TestClient, auth: dict[str, str] | None = None, **query: str):
+    resp = await client.get("/_emulator/requests", params=query, headers=auth or {})
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def test_calls_are_recorded_with_status_bodies_and_tenant(client: TestClient, auth) -> None:
+    created = await create_upload(client, auth, name="journaled")
+    resp = await client.get("/api/asset", params={"limit": "5"}, headers=auth)
+    assert resp.status == 200
+
+    calls = await journal(client, auth)
+    assert [(c["method"], c["path"], c["status"]) for c in calls] == [
+        ("POST", "/api/asset/request-upload", 200),
+        ("GET", "/api/asset", 200),
+    ]
+    first, second = calls
+    assert first["id"] < second["id"]
+    assert first["tenant"] == auth["Authorization"].split()[1]
+    assert first["body"] == '{"name": "journaled"}'
+    assert created["asset"]["id"] in first["response"]
+    assert first["faultInjected"] is False and "fault" not in first
+    assert second["query"] == {"limit": "5"} and "body" not in second
+    assert isinstance(first["time"], int)
+
+
+async def test_errors_are_recorded_with_the_status_the_client_got(client: TestClient, auth) -> None:
+    bad = await client.post("/api/asset/request-upload", json={"nam": "x"}, headers=auth)
+    assert bad.status == 422
+    missing = await client.get(f"/api/asset/{uuid.uuid4()}", headers=auth)
+    assert missing.status == 404
+    anonymous = await client.get("/api/asset")
+    assert anonymous.status == 401
+
+    mine = await journal(client, auth)
+    assert [c["status"] for c in mine] == [422, 404]
+    assert "must have required property" in mine[0]["response"]
+    assert mine[1]["response"] == '{"errors":["Asset not found"]}'
+    # The anonymous 401 belongs to no tenant: only the key-less view shows it.
+    everyone = await journal(client)
+    assert [(c["path"], c["status"], "tenant" in c) for c in everyone][-1] == (
+        "/api/asset",
+        401,
+        False,
+    )
+
+
+async def test_signed_upload_counts_as_the_uploaders_call(client: TestClient, auth) -> None:
+    created = await upload(client, auth, SAMPLE_MP4)
+    calls = await journal(client, auth, method="put")
+    assert len(calls) == 1
+    put = calls[0]
+    assert (put["path"], put["status"]) == ("/api/asset/upload/direct", 200)
+    assert put["query"]["token"] == created["url"].split("token=")[1]
+    # Media bodies are streamed to disk, never kept in the journal.
+    assert "body" not in put
+
+
+async def test_control_plane_is_not_recorded(client: TestClient, auth) -> None:
+    await advance(client, auth, 1)
+    await get_json(client, "/_emulator/clock", auth)
+    await journal(client, auth)
+    assert await journal(client) == []
+
+
+async def test_filters_method_path_glob_and_since(client: TestClient, auth) -> None:
+    created = await create_upload(client, auth)
+    asset_id = created["asset"]["id"]
+    await get_json(client, f"/api/asset/{asset_id}", auth)
+    moved = await advance(client, auth, 10)
+    await get_json(client, "/api/task", auth)
+    await get_json(client, f"/api/asset/{asset_id}", auth)
+
+    paths = [c["path"] for c in await journal(client, auth, method="GET")]
+    assert paths == [f"/api/asset/{asset_id}", "/api/task", f"/api/asset/{asset_id}"]
+    globbed = await journal(client, auth, path="/api/asset/*")
+    assert [c["method"] for c in globbed] == ["POST", "GET", "GET"]
+    later = await journal(client, auth, since=str(moved["now"]))
+    assert [c["path"] for c in later] == ["/api/task", f"/api/asset/{asset_id}"]
+    both = await journal(client, auth, since=str(moved["now"]), path="/api/asset/*")
+    assert len(both) == 1
+
+    resp = await client.get("/_emulator/requests", params={"since": "yesterday"})
+    assert resp.status == 400
+    assert (await resp.json())["errors"][0].startswith("since must be a time in milliseconds")
+
+
+async def test_tenants_see_only_their_calls_and_clear_only_theirs(client: TestClient) -> None:
+    alice = {"Authorization": f"Bearer alice-{uuid.uuid4()}"}
+    bob = {"Authorization": f"Bearer bob-{uuid.uuid4()}"}
+    await create_upload(client, alice)
+    await create_upload(client, bob)
+    await create_upload(client, bob)
+    assert len(await journal(client, alice)) == 1
+    assert len(await journal(client, bob)) == 2
+    assert len(await journal(client)) == 3
+
+    resp = await client.delete("/_emulator/requests", headers=bob)
+    assert (resp.status, await resp.json()) == (200, {"cleared": 2})
+    assert await journal(client, bob) == []
+    assert len(await journal(client, alice)) == 1
+
+    resp = await client.delete("/_emulator/requests")
+    assert (resp.status, await resp.json()) == (200, {"cleared": 1})
+    assert await journal(client) == []
+
+
+async def test_journal_is_a_bounded_ring(aiohttp_client, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", clock="manual", journal_size=3)
+    client = await aiohttp_client(create_app(settings))
+    auth = {"Authorization": "Bearer ring"}
+    for n in range(5):
+        resp = await client.get("/api/asset", params={"n": str(n)}, headers=auth)
+        assert resp.status == 200
+    calls = await journal(client, auth)
+    assert [c["query"]["n"] for c in calls] == ["2", "3", "4"]
+    assert [c["id"] for c in calls] == [3, 4, 5]
+
+
+def test_journal_size_setting_comes_from_the_environment() -> None:
+    settings = Settings.load(env={"LIVEPEER_EMULATOR_JOURNAL_SIZE": "42"})
+    assert settings.journal_size == 42
+    assert Settings().journal_size == 10_000
+
+
+def test_zero_size_keeps_nothing_and_excerpts_are_cut() -> None:
+    book = Journal(0, lambda tenant: 7)
+    book.record(tenant="t", method="GET", path="/api/asset", query={}, status=200)
+    assert book.read(Query()) == []
+
+    long_body = b"x" * (EXCERPT_CHARS * 10)
+    cut = excerpt(long_body)
+    assert cut is not None
+    assert cut.startswith("x" * EXCERPT_CHARS) and cut.endswith(f"… ({len(long_body)} bytes)")
+    assert excerpt(b"") is None and excerpt(b"{}") == "{}"
+
+
+async def test_injected_faults_are_marked(client: TestClient, auth) -> None:
+    scenario = {
+        "name": "one-503",
+        "faults": [
+            {
+                "match": {"method": "GET", "path": "/api/asset", "nth": 1},
+                "respond": {"status": 503},
+            }
+        ],
+    }
+    resp = await client.put("/_emulator/scenario", json=scenario, headers=auth)
+    assert resp.status == 200, await resp.text()
+    first = await client.get("/api/asset", headers=auth)
+    second = await client.get("/api/asset", headers=auth)
+    assert (first.status, second.status) == (503, 200)
+
+    injected, real = await journal(client, auth, path="/api/asset")
+    assert (injected["status"], injected["faultInjected"]) == (503, True)
+    assert injected["fault"].startswith("one-503: faults[0]")
+    assert "respond 503" in injected["fault"]
+    assert (real["status"], real["faultInjected"]) == (200, False)

@@ -37,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
             serve.add_argument(flag, action="append", default=None, help=help_text)
         else:
             serve.add_argument(flag, type=option.parse, default=None, help=help_text)
+    health = commands.add_parser(
+        "healthcheck",
+        help="exit 0 if the server here is ready to serve, 1 if not (for HEALTHCHECK)",
+        description="Ask the server on this machine for /_emulator/health. Host and port "
+        "come from the same flags and LIVEPEER_EMULATOR_* env vars as `serve`; a server "
+        "listening on 0.0.0.0 is asked on 127.0.0.1.",
+    )
+    health.add_argument("--host", default=None, help="[env LIVEPEER_EMULATOR_HOST]")
+    health.add_argument("--port", type=int, default=None, help="[env LIVEPEER_EMULATOR_PORT]")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (3)")
     scenario_cmd = commands.add_parser("scenarios", help="check and list scenarios")
     scenario_cmds = scenario_cmd.add_subparsers(dest="scenarios_command", required=True)
     validate = scenario_cmds.add_parser(
@@ -54,7 +64,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(vars(args))
     if args.command == "scenarios":
         return scenarios_command(args.scenarios_command, getattr(args, "files", []))
+    if args.command == "healthcheck":
+        return healthcheck(args.host, args.port, args.timeout)
     return 2
+
+
+def healthcheck(host: str | None, port: int | None, timeout: float) -> int:
+    from emulator.healthcheck import check
+
+    try:
+        settings = Settings.load({"host": host, "port": port})
+    except ValueError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    healthy, why = check(settings, timeout)
+    print(f"{'healthy' if healthy else 'unhealthy'}: {why}")
+    return 0 if healthy else 1
 
 
 def scenarios_command(command: str, files: list[str]) -> int:

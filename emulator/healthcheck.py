@@ -1,0 +1,50 @@
+"""`livepeer-emulator healthcheck`: is the server on this machine ready to serve?
+
+Used by the image's HEALTHCHECK, so it needs nothing but the standard library (no curl
+in the image, no aiohttp import on every probe). The server only answers
+/_emulator/health once its database is open and ffprobe was found (both happen before it
+listens), so an answer means it can serve.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from emulator.settings import Settings
+
+HEALTH_PATH = "/_emulator/health"
+
+# A server listening on every interface is asked on loopback.
+_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def health_url(settings: Settings) -> str:
+    host = _LOOPBACK.get(settings.host, settings.host)
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{settings.port}{HEALTH_PATH}"
+
+
+def check(settings: Settings, timeout: float) -> tuple[bool, str]:
+    """(healthy, one line saying why) for the server these settings describe."""
+    if settings.port == 0:
+        return False, "the port is 0 (a random one): give the real port with --port"
+    url = health_url(settings)
+    # No proxies: a CI job's HTTP_PROXY must not swallow a loopback probe.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read(4096)
+    except urllib.error.HTTPError as err:
+        return False, f"{url} answered {err.code}"
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"{url} unreachable: {reason}"
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+        return False, f"{url} answered {status} {raw[:200]!r}"
+    return True, f"{url} ok"

@@ -15,14 +15,13 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from urllib.parse import unquote
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from emulator.blobs import CHUNK_SIZE
 from emulator.clock import real_delay
-from emulator.routes.common import INJECTED_FAULT, optional_tenant, service
+from emulator.routes.common import INJECTED_FAULT, caller_tenant, service
 from emulator.scenarios import Respond
 from emulator.wire import dumps
 
@@ -37,12 +36,8 @@ async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
     svc = service(request)
     if not svc.rules.may_fault_http or request.path.startswith(EXEMPT_PREFIX):
         return await handler(request)
-    who = optional_tenant(request)
-    tus_id = request.match_info.get("upload_id")
-    if who is None and ("token" in request.query or tus_id):
-        # Signed and tus uploads carry no API key; their tenant's scenario still applies.
-        tus_upload = unquote(tus_id) if tus_id else None
-        who = await svc.tenant_of_upload_token(request.query.get("token"), tus_upload)
+    # Signed and tus uploads carry no API key; their tenant's scenario still applies.
+    who = await caller_tenant(request)
     rules = svc.rules.http_faults(who, request.method, request.path)
     if not rules:
         return await handler(request)

@@ -19,8 +19,8 @@ from emulator.journal import Journal
 from emulator.routes.common import (
     INJECTED_FAULT,
     REQUEST_BODY,
-    SERVICE,
     TENANT,
+    caller_tenant,
     error_response,
     is_public,
 )
@@ -73,12 +73,8 @@ def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
             status = exc.status if isinstance(exc, web.HTTPException) else 499
             _journal_call(book, request, request.get(TENANT), status, None)
             raise
-        tenant = request.get(TENANT)
-        if tenant is None and "token" in request.query:
-            # A signed upload carries no API key, but it is its uploader's call.
-            svc = request.app[SERVICE]
-            tenant = await svc.tenant_of_upload_token(request.query["token"])
-        _journal_call(book, request, tenant, response.status, response)
+        # An upload carries no API key, but it is its uploader's call.
+        _journal_call(book, request, await caller_tenant(request), response.status, response)
         return response
 
     return record

@@ -176,7 +176,8 @@ class TusUploads:
         self.store = service.store
         self.clock = service.clock
         self.dir = service.blobs.partial_dir / "tus"
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Uploads with a request in flight, each with the event set when it ends.
+        self._busy: dict[str, asyncio.Event] = {}
         # Running hashes of uploads received since this process started; an upload
         # resumed after a restart is hashed once, from disk, when it completes.
         self._hashes: dict[str, _Hashes] = {}
@@ -276,7 +277,6 @@ class TusUploads:
     async def head(self, raw_id: str, headers: Mapping[str, str]) -> Reply:
         _check_version(headers)
         upload_id = unquote(raw_id)
-        await self._live(upload_id)
         # A PATCH in flight (perhaps from a client that just went away) ends first, so the
         # offset answered is everything that reached the disk.
         with contextlib.suppress(TusError):
@@ -298,16 +298,15 @@ class TusUploads:
     ) -> Reply:
         _check_version(headers)
         upload_id = unquote(raw_id)
-        await self._live(upload_id)
-        if headers.get("Content-Type") != OCTET_STREAM:
-            raise TusError(415, f"Content-Type must be {OCTET_STREAM}")
-        offset = _int_header(headers, "Upload-Offset")
-        if offset is None:
-            raise TusError(400, "Upload-Offset header required")
-        new_length = _int_header(headers, "Upload-Length")
-        content_length = _int_header(headers, "Content-Length")
         async with self._locked(upload_id, wait=False):
-            row = await self._live(upload_id)  # it may have changed while unlocked
+            row = await self._live(upload_id)
+            if headers.get("Content-Type") != OCTET_STREAM:
+                raise TusError(415, f"Content-Type must be {OCTET_STREAM}")
+            offset = _int_header(headers, "Upload-Offset")
+            if offset is None:
+                raise TusError(400, "Upload-Offset header required")
+            new_length = _int_header(headers, "Upload-Length")
+            content_length = _int_header(headers, "Content-Length")
             if offset != row.offset:
                 raise TusError(409, "Upload-Offset conflict")
             if new_length is not None:
@@ -322,7 +321,6 @@ class TusUploads:
     async def terminate(self, raw_id: str, headers: Mapping[str, str]) -> Reply:
         _check_version(headers)
         upload_id = unquote(raw_id)
-        await self._live(upload_id)
         async with self._locked(upload_id, wait=True):
             row = await self._live(upload_id)
             await self._discard(row)
@@ -333,8 +331,7 @@ class TusUploads:
     async def expire(self, tenant: str | None) -> None:
         """Drop uploads whose time is up on their tenant's clock (None: every tenant)."""
         for row in await self.store.tus_uploads(tenant):
-            lock = self._locks.get(row.id)
-            if row.expires_at <= self.clock.now_ms(row.tenant) and not (lock and lock.locked()):
+            if row.expires_at <= self.clock.now_ms(row.tenant) and row.id not in self._busy:
                 await self._discard(row)
 
     async def forget(self, tenant: str | None) -> None:
@@ -346,18 +343,24 @@ class TusUploads:
 
     @contextlib.asynccontextmanager
     async def _locked(self, upload_id: str, *, wait: bool) -> AsyncIterator[None]:
-        """One request at a time per upload; a second PATCH is refused (423), not queued."""
-        lock = self._locks.setdefault(upload_id, asyncio.Lock())
-        if not wait and lock.locked():
-            raise TusError(423, "file is currently locked")
-        try:
-            await asyncio.wait_for(lock.acquire(), LOCK_WAIT_SECONDS)
-        except asyncio.TimeoutError:
-            raise TusError(423, "file is currently locked") from None
+        """One request at a time per upload; a second PATCH is refused (423), not queued.
+
+        Taking a free upload never yields to the event loop, so a request holds the upload
+        before any request that arrived after it can look at it.
+        """
+        while (done := self._busy.get(upload_id)) is not None:
+            if not wait:
+                raise TusError(423, "file is currently locked")
+            try:
+                await asyncio.wait_for(done.wait(), LOCK_WAIT_SECONDS)
+            except asyncio.TimeoutError:
+                raise TusError(423, "file is currently locked") from None
+        done = self._busy[upload_id] = asyncio.Event()
         try:
             yield
         finally:
-            lock.release()
+            del self._busy[upload_id]
+            done.set()
 
     async def _live(self, upload_id: str) -> TusRow:
         """The upload, or 404; one past its expiry is dropped on the spot (410)."""
@@ -365,9 +368,7 @@ class TusUploads:
         if row is None:
             raise TusError(404, "The file for this url was not found")
         if not row.completed and row.expires_at <= self.clock.now_ms(row.tenant):
-            lock = self._locks.get(upload_id)
-            if not (lock and lock.locked()):
-                await self._discard(row)
+            await self._discard(row)
             raise TusError(410, "The file for this url no longer exists")
         return row
 
@@ -448,9 +449,6 @@ class TusUploads:
         if not row.completed:
             self._partial(row.id).unlink(missing_ok=True)
         self._hashes.pop(row.id, None)
-        lock = self._locks.get(row.id)
-        if lock is not None and not lock.locked():
-            del self._locks[row.id]
 
     def _partial_name(self, upload_id: str) -> str:
         # Ids are directUpload/<playbackId>; the playbackId alone names the file.

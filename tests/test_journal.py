@@ -11,7 +11,7 @@ from emulator.app import create_app
 from emulator.journal import EXCERPT_CHARS, Journal, Query, excerpt
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
-from tests.helpers import advance, create_upload, get_json, upload
+from tests.helpers import advance, create_upload, get_json, path_of, upload
 
 
 async def journal(client: TestClient, auth: dict[str, str] | None = None, **query: str):
@@ -70,6 +70,25 @@ async def test_signed_upload_counts_as_the_uploaders_call(client: TestClient, au
     assert put["query"]["token"] == created["url"].split("token=")[1]
     # Media bodies are streamed to disk, never kept in the journal.
     assert "body" not in put
+
+
+async def test_tus_calls_count_as_the_uploaders(client: TestClient, auth) -> None:
+    created = await create_upload(client, auth)
+    tus = {"Tus-Resumable": "1.0.0"}
+    data = SAMPLE_MP4.read_bytes()
+    resp = await client.post(
+        path_of(created["tusEndpoint"]), headers={**tus, "Upload-Length": str(len(data))}
+    )
+    assert resp.status == 201, await resp.text()
+    location = path_of(resp.headers["Location"])
+    headers = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    resp = await client.patch(location, data=data, headers=headers)
+    assert resp.status == 204, await resp.text()
+
+    calls = await journal(client, auth, path="/api/asset/upload/tus*")
+    assert [(c["method"], c["status"]) for c in calls] == [("POST", 201), ("PATCH", 204)]
+    assert calls[1]["path"] == location.split("?")[0].replace("%2F", "/")
+    assert "body" not in calls[1]  # the media itself is never kept
 
 
 async def test_control_plane_is_not_recorded(client: TestClient, auth) -> None:

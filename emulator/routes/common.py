@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -50,6 +51,18 @@ def tenant(request: web.Request) -> str:
 
 def optional_tenant(request: web.Request) -> str | None:
     return request.get(TENANT)
+
+
+async def caller_tenant(request: web.Request) -> str | None:
+    """The key's tenant or, for a signed or tus upload (which carry no key), the uploader's;
+    None when anonymous. Costs a lookup for uploads, so only fault injection and the
+    journal ask."""
+    who = optional_tenant(request)
+    tus_id = request.match_info.get("upload_id")
+    if who is None and ("token" in request.query or tus_id):
+        tus_upload = unquote(tus_id) if tus_id else None
+        who = await service(request).tenant_of_upload_token(request.query.get("token"), tus_upload)
+    return who
 
 
 def origin(request: web.Request) -> str:

@@ -87,6 +87,24 @@ def test_env_var_names_the_external_server(
     assert status == 200 and [c["path"] for c in calls] == ["/api/asset"]
 
 
+@pytest.mark.e2e
+def test_a_real_clock_server_is_refused_clearly(pytester: pytest.Pytester, serve) -> None:
+    server = serve()  # --clock real: time cannot be moved by tests
+    pytester.makepyfile(
+        """
+        def test_advance(livepeer_emulator):
+            livepeer_emulator.advance(1)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--livepeer-emulator-url={server.root}"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*EmulatorError: advancing the clock answered 400*start the server with --clock manual*"]
+    )
+
+
 NOT_READY = """
 from pathlib import Path
 

@@ -3,7 +3,7 @@
 import urllib.request
 from pathlib import Path
 
-VIDEO = Path(__file__).resolve().parents[2] / "fixtures" / "sample.mp4"
+VIDEO = Path(__file__).resolve().parents[2] / "fixtures" / "sample.mp4"  # any short video
 
 
 def test_uploaded_video_becomes_ready(livepeer_emulator):

@@ -21,7 +21,7 @@ import urllib.request
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     import asyncio
@@ -69,14 +69,18 @@ def call(
     *,
     key: str | None = None,
     json_body: Any = None,
-    data: bytes | None = None,
+    data: bytes | BinaryIO | None = None,
     content_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """One HTTP call → (status, decoded JSON, the text if not JSON, or None if empty)."""
+    """One HTTP call → (status, decoded JSON, the text if not JSON, or None if empty).
+
+    `data` may be an open file, streamed in blocks (give its Content-Length in `headers`).
+    """
     if json_body is not None:
         data = json.dumps(json_body).encode()
         content_type = content_type or "application/json"
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     if content_type:
         req.add_header("Content-Type", content_type)
     if key:
@@ -147,9 +151,14 @@ class Emulator:
         created = self._ok(
             "POST", "/api/asset/request-upload", {"name": name or media.name}, "request-upload"
         )
-        status, answer = call(
-            "PUT", created["url"], data=media.read_bytes(), content_type="application/octet-stream"
-        )
+        with media.open("rb") as body:
+            status, answer = call(
+                "PUT",
+                created["url"],
+                data=body,
+                content_type="application/octet-stream",
+                headers={"Content-Length": str(media.stat().st_size)},
+            )
         if status != 200:
             raise EmulatorError(f"uploading {media} answered {status}: {answer}")
         return self.get_asset(created["asset"]["id"])

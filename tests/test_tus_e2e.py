@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import re
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,21 @@ def test_a_restart_keeps_an_unfinished_upload_resumable(
     second = TusClient(server.api_url).uploader(file_path=clip, url=url, chunk_size=CHUNK)
     second.upload()
     assert_processed(server, key, created)
+
+
+def test_readme_tuspy_example_runs(serve: Callable[..., ServerProcess]) -> None:
+    readme = (JS_DIR.parent.parent / "README.md").read_text()
+    section = readme.split("## Resumable uploads (tus)", 1)[1].split("\n## ", 1)[0]
+    [example] = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    server = serve("--scenario", "instant")
+    done = subprocess.run(
+        [sys.executable, "-c", example.replace("http://127.0.0.1:3000", server.root)],
+        cwd=JS_DIR.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    url, result = done.stdout.splitlines()
+    assert url.startswith(server.api_url + "/asset/upload/tus/directUpload%2F")
+    assert result == "ready 2.0"

@@ -431,3 +431,40 @@ async def test_cors_lets_a_browser_client_read_the_tus_headers(
         resp = await request
         assert resp.headers["Access-Control-Allow-Origin"] == "http://app.example"
         assert "Upload-Offset" in resp.headers["Access-Control-Expose-Headers"]
+
+
+async def test_a_streamed_body_stops_at_upload_length(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Without a Content-Length (chunked), the bytes within the length are kept, not more."""
+    created = await create_upload(client, auth)
+    location = await tus_create(client, created, length=300 * 1024)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"x" * (100 * 1024)
+
+    resp = await client.patch(location, data=chunked(), headers={**OCTET, "Upload-Offset": "0"})
+    assert (resp.status, await resp.text()) == (413, "Maximum size exceeded")
+    head = await client.head(location, headers=TUS)
+    offset = int(head.headers["Upload-Offset"])
+    assert 0 < offset < 300 * 1024
+    [partial] = partial_files(client)
+    assert partial.read_bytes() == b"x" * offset
+    asset, _ = await asset_and_task(client, auth, created)
+    assert asset["status"]["phase"] == "uploading"
+
+
+async def test_an_asset_deleted_mid_upload_refuses_the_last_byte(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    created = await create_upload(client, auth)
+    location = await tus_create(client, created)
+    assert (await tus_patch(client, location, 0, DATA[:100])).status == 204
+    resp = await client.delete(f"/api/asset/{created['asset']['id']}", headers=auth)
+    assert resp.status == 204
+    resp = await tus_patch(client, location, 100, DATA[100:])
+    assert resp.status == 404
+    assert await resp.json() == {"errors": ["Asset not found"]}
+    assert partial_files(client) == []
+    assert (await client.head(location, headers=TUS)).status == 404

@@ -125,7 +125,7 @@ def main() -> int:
     print(f"per-test server / shared server (medians): {statistics.median(own) / base:.1f}x")
     if proc:
         print(f"per-test process / shared server (medians): {statistics.median(proc) / base:.1f}x")
-    total_shared = session_start + sum(shared)
+    total_shared = session_start + statistics.median(shared) * tests
     total_own = statistics.median(own) * tests
     total_proc = f", own process each ≈ {statistics.median(proc) * tests:.1f} s" if proc else ""
     print(

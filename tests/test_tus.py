@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from emulator.routes.tus import TUS as TUS_KEY
-from emulator.tus import EXPIRES_AFTER_MS, MAX_SIZE, TusUploads
+from emulator.tus import EXPIRES_AFTER_MS, MAX_SIZE, SWEEP_SECONDS, TusUploads
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import advance, create_upload, get_json, path_of
 
@@ -467,4 +467,54 @@ async def test_an_asset_deleted_mid_upload_refuses_the_last_byte(
     assert resp.status == 404
     assert await resp.json() == {"errors": ["Asset not found"]}
     assert partial_files(client) == []
+    assert (await client.head(location, headers=TUS)).status == 404
+
+
+class SteppedClock:
+    """A real-mode clock (background loops run) whose time and timed waits the test drives."""
+
+    manual = False
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+        self.tick = asyncio.Event()  # set by the test: every timed wait ends
+        self.waiting = asyncio.Event()  # set when a loop starts a timed wait
+
+    def now_ms(self, tenant: str | None = None) -> int:
+        return self.now
+
+    async def wait(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        if seconds != SWEEP_SECONDS:  # other loops (scheduler, ...): only wake-ups matter
+            await (wake or asyncio.Event()).wait()
+            return
+        self.waiting.set()
+        await self.tick.wait()
+        self.tick.clear()
+
+
+async def test_the_real_clock_sweeps_expired_uploads(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from emulator.app import create_app
+    from emulator.settings import Settings
+
+    clock = SteppedClock(1_700_000_000_000)
+    app = create_app(Settings(data_dir=tmp_path / "data"), clock=clock)  # type: ignore[arg-type]
+    client = await aiohttp_client(app)
+    auth = {"Authorization": "Bearer sweeper"}
+    created = await create_upload(client, auth)
+    location = await tus_create(client, created)
+    assert (await tus_patch(client, location, 0, DATA[:100])).status == 204
+    await clock.waiting.wait()  # the sweeper is between sweeps
+
+    clock.now += EXPIRES_AFTER_MS - 1
+    clock.waiting.clear()
+    clock.tick.set()
+    await clock.waiting.wait()  # one sweep done: not yet expired
+    assert len(partial_files(client)) == 1
+
+    clock.now += 1
+    clock.waiting.clear()
+    clock.tick.set()
+    await clock.waiting.wait()
+    assert partial_files(client) == []
+    assert await uploads(client).store.tus_uploads() == []
     assert (await client.head(location, headers=TUS)).status == 404

@@ -484,7 +484,7 @@ class SteppedClock:
         return self.now
 
     async def wait(self, seconds: float, wake: asyncio.Event | None = None) -> None:
-        if seconds != SWEEP_SECONDS:  # other loops (scheduler, ...): only wake-ups matter
+        if wake is not None or seconds != SWEEP_SECONDS:  # other loops: only wake-ups matter
             await (wake or asyncio.Event()).wait()
             return
         self.waiting.set()

@@ -184,3 +184,47 @@ def test_a_server_that_cannot_serve_never_becomes_healthy(
 )
 def test_a_server_on_every_interface_is_asked_on_loopback(host: str, url: str) -> None:
     assert health_url(Settings(host=host, port=3000)) == url
+
+
+async def test_the_server_listens_only_once_its_database_is_open(
+    tmp_path: Path, unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What makes a healthy answer mean "can serve": the port opens after the DB does."""
+    import asyncio
+    from contextlib import suppress
+
+    from aiohttp import web
+
+    from emulator import cli
+    from emulator.app import create_app
+    from emulator.healthcheck import check
+    from emulator.store import Store
+
+    events: list[str] = []
+    listening = asyncio.Event()
+    real_open, real_start = Store.open, web.TCPSite.start
+
+    async def open_then_record(path: Path) -> Store:
+        store = await real_open(path)
+        events.append("database open")
+        return store
+
+    async def start_then_record(site: web.TCPSite) -> None:
+        events.append("listening")
+        await real_start(site)
+        listening.set()
+
+    monkeypatch.setattr(Store, "open", open_then_record)
+    monkeypatch.setattr(web.TCPSite, "start", start_then_record)
+    settings = Settings(data_dir=tmp_path / "data", port=unused_tcp_port, clock="manual")
+    assert check(settings, 1.0)[0] is False
+    server = asyncio.create_task(cli._run(create_app(settings), settings))
+    try:
+        await asyncio.wait_for(listening.wait(), 20)
+        assert events == ["database open", "listening"]
+        healthy, why = await asyncio.to_thread(check, settings, 5.0)
+        assert healthy, why
+    finally:
+        server.cancel()
+        with suppress(asyncio.CancelledError):
+            await server

@@ -55,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     scenario_cmds.add_parser("list", help="list the shipped scenarios with their descriptions")
+    hooks = commands.add_parser("webhooks", help="webhook tools for a running server")
+    hook_cmds = hooks.add_subparsers(dest="webhooks_command", required=True)
+    trigger = hook_cmds.add_parser(
+        "trigger",
+        help="send one asset or task event now to the webhooks that subscribe to it",
+        description="Ask a running server to emit EVENT about an asset (task events: its "
+        "upload task) to the webhooks of the API key that owns it; prints each answer.",
+    )
+    trigger.add_argument("event", metavar="EVENT", help="e.g. asset.ready, task.failed")
+    trigger.add_argument("--asset", required=True, metavar="ID", help="the asset id")
+    trigger.add_argument(
+        "--api-key", default=None, help="the asset's API key [env LIVEPEER_EMULATOR_API_KEY]"
+    )
+    trigger.add_argument(
+        "--url", default=None, help="server root (default: http://HOST:PORT from the env)"
+    )
+    trigger.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
     return parser
 
 
@@ -66,7 +83,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return scenarios_command(args.scenarios_command, getattr(args, "files", []))
     if args.command == "healthcheck":
         return healthcheck(args.host, args.port, args.timeout)
+    if args.command == "webhooks":
+        return webhooks_trigger(args)
     return 2
+
+
+def webhooks_trigger(args: argparse.Namespace) -> int:
+    from emulator.trigger import server_url, trigger
+
+    try:
+        settings = Settings.load({})
+    except ValueError as exc:
+        print(f"livepeer-emulator: {exc}", file=sys.stderr)
+        return 2
+    key = args.api_key or next(iter(settings.api_keys), None)
+    if not key:
+        print("livepeer-emulator: give the asset's API key with --api-key", file=sys.stderr)
+        return 2
+    ok, lines = trigger(args.url or server_url(settings), key, args.event, args.asset, args.timeout)
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 def healthcheck(host: str | None, port: int | None, timeout: float) -> int:

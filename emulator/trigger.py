@@ -1,0 +1,59 @@
+"""`livepeer-emulator webhooks trigger EVENT --asset ID`: send one event on demand, like
+`stripe trigger`, through a running server's POST /_emulator/webhooks/trigger.
+
+Standard library only, like the healthcheck: it is a small client of the control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from emulator.healthcheck import HEALTH_PATH, health_url
+from emulator.settings import Settings
+
+TRIGGER_PATH = "/_emulator/webhooks/trigger"
+
+
+def server_url(settings: Settings) -> str:
+    """The server on this machine that these settings describe (0.0.0.0 → loopback)."""
+    return health_url(settings).removesuffix(HEALTH_PATH)
+
+
+def trigger(
+    base_url: str, api_key: str, event: str, asset_id: str, timeout: float
+) -> tuple[bool, list[str]]:
+    """(ok, lines to print): the event sent, and how each subscribed webhook answered."""
+    request = urllib.request.Request(
+        base_url.rstrip("/") + TRIGGER_PATH,
+        data=json.dumps({"event": event, "asset": asset_id}).encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    # No proxies: a CI job's HTTP_PROXY must not swallow a call to a local server.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as resp:
+            result: Any = json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return False, [f"{request.full_url} answered {err.code}: {_errors(err.read())}"]
+    except (OSError, ValueError) as exc:
+        return False, [f"{request.full_url} unreachable: {getattr(exc, 'reason', exc)}"]
+    deliveries = result.get("deliveries") or []
+    lines = [f"{result.get('event')} {result.get('id')}"]
+    if not deliveries:
+        lines.append(f"no webhook of this API key subscribes to {event}")
+    for d in deliveries:
+        answer = (d.get("response") or {}).get("status") or d.get("error", "no answer")
+        ms = round(float(d.get("duration") or 0) * 1000)
+        lines.append(f"POST {d['request']['url']} -> {answer} ({ms} ms)")
+    return all(d.get("success") for d in deliveries), lines
+
+
+def _errors(raw: bytes) -> str:
+    try:
+        return "; ".join(json.loads(raw)["errors"])
+    except (ValueError, KeyError, TypeError):
+        return raw[:200].decode("utf-8", "replace")

@@ -3,6 +3,7 @@ clock, delivery faults, and the management API (fact sheet §4, §7)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -59,6 +60,15 @@ class Receiver:
     server: TestServer
     got: list[Delivery] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)  # statuses to answer, then 200
+    arrival: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` deliveries arrived (for the real clock, where nothing answers
+        "done"); a signal, not a sleep."""
+        async with asyncio.timeout(timeout):
+            while len(self.got) < count:
+                self.arrival.clear()
+                await self.arrival.wait()
 
     @property
     def url(self) -> str:
@@ -77,6 +87,7 @@ async def receiver(aiohttp_server) -> Receiver:  # type: ignore[no-untyped-def]
     async def hook(request: web.Request) -> web.Response:
         rec = state["r"]
         rec.got.append(Delivery(dict(request.headers), await request.read()))
+        rec.arrival.set()
         status = rec.answers.pop(0) if rec.answers else 200
         return web.Response(status=status, text="ok" if status < 300 else "nope")
 
@@ -414,3 +425,70 @@ def test_webhook_rules_are_checked_when_a_scenario_is_read() -> None:
     assert any("bad.yaml:4: faults[1].webhook.duplicate must be true" in m for m in messages)
     assert any("faults[2].match.event only applies to webhook faults" in m for m in messages)
     assert any("faults[3] mixes processing and webhook" in m for m in messages)
+
+
+async def test_a_retried_processing_step_sends_task_updated_only(
+    client: TestClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    await put_scenario(
+        client, auth, [{"match": {"asset_name": "*"}, "processing": {"fail_times": 1}}]
+    )
+    await make_webhook(client, auth, receiver.url)
+    await upload(client, auth, SAMPLE_MP4)
+    await advance(client, auth, 600)
+    bodies = [d.body for d in receiver.got]
+    retried = [
+        b
+        for b in bodies
+        if b["event"] == "task.updated"
+        and b["payload"]["task"]["snapshot"]["status"].get("retries") == 1
+        and b["payload"]["task"]["snapshot"]["status"]["phase"] == "waiting"
+    ]
+    assert len(retried) == 1
+    at = bodies.index(retried[0])
+    assert bodies[at + 1]["event"] == "task.updated"  # the task restarts; no asset write
+    assert bodies[at - 1]["event"] == "asset.updated"  # the last report before the retry
+    assert receiver.events[-1] == "asset.ready" and "task.failed" not in receiver.events
+
+
+async def test_a_slow_receiver_holds_up_neither_the_api_nor_other_webhooks(
+    client: TestClient, auth: dict[str, str], receiver: Receiver, aiohttp_server: Any
+) -> None:
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def stuck(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/", stuck)
+    slow = await aiohttp_server(app, host="127.0.0.1")
+    await make_webhook(client, auth, str(slow.make_url("/")), ["asset.created"])
+    await make_webhook(client, auth, receiver.url, ["asset.created", "task.updated"])
+    created = await upload(client, auth, SAMPLE_MP4)  # answered while a delivery hangs
+    await asyncio.wait_for(arrived.wait(), timeout=10)
+    asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
+    assert asset["status"]["phase"] == "waiting"
+    release.set()
+    await advance(client, auth, 0)
+    assert receiver.events == ["asset.created", "task.updated"]
+    attempts = await get_json(client, "/_emulator/webhooks/deliveries", auth)
+    assert sorted(a["success"] for a in attempts) == [True, True, True]
+
+
+async def test_real_clock_retries_go_out_when_due(
+    aiohttp_client: Any, tmp_path: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    from emulator.app import create_app
+    from emulator.settings import Settings
+    from tests.test_scheduler import FastForwardClock
+
+    clock = FastForwardClock()
+    client = await aiohttp_client(create_app(Settings(data_dir=tmp_path / "d"), clock=clock))
+    await make_webhook(client, auth, receiver.url, ["asset.created"])
+    receiver.answers = [500, 502]
+    start = clock.now
+    await create_upload(client, auth)
+    await receiver.wait_for(3)
+    assert [d.body["timestamp"] - start for d in receiver.got] == [0, 5000, 15000]

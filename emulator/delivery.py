@@ -313,6 +313,17 @@ class Deliveries:
         await self.store.add_webhook_log(
             LogRow(hook.tenant, body["id"], asset_id, entry), keep=LOG_LIMIT
         )
+        # Studio's webhook `status`: when it last fired, and its last failure.
+        note: Doc = {"lastTriggeredAt": body["timestamp"]}
+        if not entry["success"]:
+            failure = {
+                "timestamp": body["timestamp"],
+                "error": error or f"receiver answered {status}",
+                "statusCode": status,
+                "response": (response or {}).get("body"),
+            }
+            note["lastFailure"] = {k: v for k, v in failure.items() if v is not None}
+        await self.store.note_webhook_status(hook.doc["id"], note)
         return Sent(entry, status)
 
     async def _timer(self) -> None:

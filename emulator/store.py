@@ -492,6 +492,15 @@ class Store:
             rows = await cur.fetchall()
         return [WebhookRow(r[0], json.loads(r[3]), r[2], bool(r[1])) for r in rows]
 
+    async def note_webhook_status(self, webhook_id: str, status: Doc) -> None:
+        """Merge into the webhook's `status` in one statement, so a PATCH is not undone."""
+        await self._db.execute(
+            "UPDATE webhooks SET doc = json_set(doc, '$.status', "
+            "json_patch(coalesce(json_extract(doc, '$.status'), '{}'), ?)) WHERE id = ?",
+            (json.dumps(status), webhook_id),
+        )
+        await self._db.commit()
+
     async def add_deliveries(self, rows: Sequence[DeliveryRow]) -> None:
         await self._db.executemany(
             "INSERT INTO webhook_deliveries (tenant, webhook_id, event_id, event, created_at, "

@@ -44,7 +44,10 @@ def trigger(
     deliveries = result.get("deliveries") or []
     lines = [f"{result.get('event')} {result.get('id')}"]
     if not deliveries:
-        lines.append(f"no webhook of this API key subscribes to {event}")
+        lines.append(
+            f"nothing sent now: no webhook of this API key subscribes to {event}, "
+            "or a scenario rule dropped or held the delivery"
+        )
     for d in deliveries:
         answer = (d.get("response") or {}).get("status") or d.get("error", "no answer")
         ms = round(float(d.get("duration") or 0) * 1000)

@@ -262,6 +262,14 @@ async def test_retries_on_5xx_walk_the_manual_clock(
     assert [entry["response"]["status"] for entry in log] == [200, 503, 500]  # newest first
     assert [entry["success"] for entry in log] == [True, False, False]
     assert [entry["createdAt"] - start for entry in log] == [15000, 5000, 0]
+    status = (await get_json(client, f"/api/webhook/{hook['id']}", auth))["status"]
+    assert status["lastTriggeredAt"] == start + 15000
+    assert status["lastFailure"] == {
+        "timestamp": start + 5000,
+        "error": "receiver answered 503",
+        "statusCode": 503,
+        "response": "nope",
+    }
 
 
 async def test_4xx_is_not_retried(

@@ -15,7 +15,9 @@ RUN python3 -m venv /opt/livepeer-emulator
 COPY . /src
 # The shipped scenarios are data files of the distribution: they land in
 # /opt/livepeer-emulator/share/livepeer-emulator/scenarios, where the emulator finds them.
-RUN /opt/livepeer-emulator/bin/pip install --no-cache-dir --no-compile /src \
+# Bytecode is compiled here: the non-root user cannot write it at run time, and every
+# healthcheck would otherwise compile its imports again.
+RUN /opt/livepeer-emulator/bin/pip install --no-cache-dir /src \
  && /opt/livepeer-emulator/bin/livepeer-emulator healthcheck --help >/dev/null
 
 # Stage 2: the runtime: Debian's Python and ffmpeg, the venv, nothing else.

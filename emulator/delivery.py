@@ -284,7 +284,7 @@ class Deliveries:
                 url,
                 data=raw,
                 headers=headers,
-                allow_redirects=False,
+                allow_redirects=True,  # as node-fetch does for Studio
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 status = resp.status

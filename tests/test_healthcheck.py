@@ -107,10 +107,10 @@ def test_healthy_when_the_server_serves_port_from_env_or_flag(serve) -> None:  #
 def test_unhealthy_when_nothing_listens(closed_port: int) -> None:
     result = healthcheck(env={"LIVEPEER_EMULATOR_PORT": str(closed_port)})
     assert result.returncode == 1
-    assert result.stdout.strip() == (
-        f"unhealthy: http://127.0.0.1:{closed_port}/_emulator/health unreachable: "
-        "[Errno 111] Connection refused"
+    assert result.stdout.startswith(
+        f"unhealthy: http://127.0.0.1:{closed_port}/_emulator/health unreachable: [Errno "
     )
+    assert result.stdout.strip().endswith("Connection refused")
 
 
 @pytest.mark.parametrize(

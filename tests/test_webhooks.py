@@ -500,3 +500,22 @@ async def test_real_clock_retries_go_out_when_due(
     await create_upload(client, auth)
     await receiver.wait_for(3)
     assert [d.body["timestamp"] - start for d in receiver.got] == [0, 5000, 15000]
+
+
+async def test_the_shipped_flaky_webhooks_scenario(
+    client: TestClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    resp = await client.put("/_emulator/scenario", json={"name": "flaky-webhooks"}, headers=auth)
+    assert resp.status == 200, await resp.text()
+    await make_webhook(client, auth, receiver.url)
+    await upload(client, auth, SAMPLE_MP4)
+    await advance(client, auth, 9)
+    events = receiver.events
+    assert events.index("task.spawned") < events.index("asset.created")
+    assert events.count("asset.ready") == 2 and events[-2:] == ["asset.ready"] * 2
+    assert "task.updated" in events  # only the first one is late ...
+    before = len(receiver.got)
+    await advance(client, auth, 1)
+    assert receiver.events[before:] == ["task.updated"]  # ... and arrives 10 s later
+    late = receiver.got[-1].body
+    assert late["payload"]["task"]["snapshot"]["status"]["phase"] == "waiting"

@@ -1,0 +1,69 @@
+"""Blobs.receive: bytes, size and hashes survive batching; failures leave nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from emulator.blobs import BATCH_BYTES, Blobs, TooLarge
+
+
+def _pieces() -> list[bytes]:
+    # Uneven sizes, spanning two full batches and a remainder, as a network read gives.
+    sizes = [1, 65_536, 262_144, 100_003] * 20 + [7]
+    return [os.urandom(n) for n in sizes]
+
+
+async def _stream(pieces: list[bytes], fail_after: int | None = None) -> AsyncIterator[bytes]:
+    for n, piece in enumerate(pieces):
+        if fail_after is not None and n == fail_after:
+            raise ConnectionResetError("client went away")
+        yield piece
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> Blobs:
+    b = Blobs(tmp_path)
+    b.prepare()
+    return b
+
+
+async def test_received_bytes_and_hashes_match_the_body(blobs: Blobs) -> None:
+    pieces = _pieces()
+    body = b"".join(pieces)
+    assert len(body) > 2 * BATCH_BYTES
+
+    received = await blobs.receive(_stream(pieces), "asset-1")
+
+    assert received.path == blobs.media_path("asset-1")
+    assert received.path.read_bytes() == body
+    assert received.size == len(body)
+    assert received.md5 == hashlib.md5(body).hexdigest()
+    assert received.sha256 == hashlib.sha256(body).hexdigest()
+    assert list(blobs.partial_dir.iterdir()) == []
+
+
+async def test_an_empty_body_is_an_empty_file(blobs: Blobs) -> None:
+    received = await blobs.receive(_stream([]), "asset-0")
+    assert received.path.read_bytes() == b""
+    assert (received.size, received.md5) == (0, hashlib.md5(b"").hexdigest())
+
+
+async def test_too_large_stops_in_a_later_batch_and_keeps_nothing(blobs: Blobs) -> None:
+    pieces = _pieces()
+    limit = BATCH_BYTES + 12_345
+    with pytest.raises(TooLarge, match=f"larger than {limit} bytes"):
+        await blobs.receive(_stream(pieces), "asset-2", max_bytes=limit)
+    assert not blobs.media_path("asset-2").exists()
+    assert list(blobs.partial_dir.iterdir()) == []
+
+
+async def test_a_broken_stream_keeps_nothing(blobs: Blobs) -> None:
+    with pytest.raises(ConnectionResetError):
+        await blobs.receive(_stream(_pieces(), fail_after=60), "asset-3")
+    assert not blobs.media_path("asset-3").exists()
+    assert list(blobs.partial_dir.iterdir()) == []

@@ -54,6 +54,7 @@ TARGET = 0.5
 class Put:
     status: int
     seconds: float
+    tail_seconds: float  # from the last byte handed to the kernel to the response
     rss_growth_mib: float
     mib: int
     cpu_seconds: float  # the server's user+system CPU time (all threads) during the PUT
@@ -81,8 +82,9 @@ class RssSampler(threading.Thread):
             self.peak_kib = max(self.peak_kib, proc_status_kib(self.pid, "VmRSS"))
 
 
-async def _put(url: str, mib: int, block: bytes) -> tuple[int, float]:
-    """PUT `mib` MiB to `url` over a raw connection; (status, seconds to the response)."""
+async def _put(url: str, mib: int, block: bytes) -> tuple[int, float, float]:
+    """PUT `mib` MiB to `url` over a raw connection: (status, seconds to the response,
+    seconds from the last byte sent to the response)."""
     parts = urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -96,12 +98,13 @@ async def _put(url: str, mib: int, block: bytes) -> tuple[int, float]:
     for _ in range(mib):
         writer.write(block)
         await writer.drain()
+    sent = time.perf_counter()
     status_line = await reader.readline()
-    elapsed = time.perf_counter() - started
+    answered = time.perf_counter()
     await reader.read()
     writer.close()
     await writer.wait_closed()
-    return int(status_line.split()[1]), elapsed
+    return int(status_line.split()[1]), answered - started, answered - sent
 
 
 def hash_floor(block: bytes, mib: int = 256) -> float:
@@ -121,13 +124,13 @@ def put(server: Server, url: str, mib: int, block: bytes) -> Put:
     sampler = RssSampler(server.pid)
     sampler.start()
     try:
-        status, seconds = asyncio.run(_put(url, mib, block))
+        status, seconds, tail = asyncio.run(_put(url, mib, block))
     finally:
         sampler.halt.set()
         sampler.join()
     cpu = cpu_seconds(server.pid) - cpu
     peak_kib = max(sampler.peak_kib, proc_status_kib(server.pid, "VmHWM"))
-    return Put(status, seconds, (peak_kib - before_kib) / 1024, mib, cpu)
+    return Put(status, seconds, tail, (peak_kib - before_kib) / 1024, mib, cpu)
 
 
 def main() -> int:
@@ -168,7 +171,8 @@ def main() -> int:
         if e.status != 200 or b.status != 200:
             raise RuntimeError(f"PUT answered {e.status} (emulator), {b.status} (bare)")
         print(
-            f"  round {n + 1}: emulator {e.seconds:.2f} s = {e.rate:.0f} MiB/s, "
+            f"  round {n + 1}: emulator {e.seconds:.2f} s (last byte -> 200: "
+            f"{e.tail_seconds * 1000:.0f} ms) = {e.rate:.0f} MiB/s, "
             f"{e.cpu_per_gib:.2f} CPU s/GiB, RSS +{e.rss_growth_mib:.1f} MiB; "
             f"bare {b.seconds:.2f} s = {b.rate:.0f} MiB/s, "
             f"{b.cpu_per_gib:.2f} CPU s/GiB, RSS +{b.rss_growth_mib:.1f} MiB"

@@ -42,7 +42,7 @@ def trigger(
     except (OSError, ValueError) as exc:
         return False, [f"{request.full_url} unreachable: {getattr(exc, 'reason', exc)}"]
     deliveries = result.get("deliveries") or []
-    lines = [f"{result.get('event')} {result.get('id')}"]
+    lines = [f"sent {result.get('event')} about asset {asset_id} (event id {result.get('id')})"]
     if not deliveries:
         lines.append(
             f"nothing sent now: no webhook of this API key subscribes to {event}, "

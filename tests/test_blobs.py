@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -66,4 +67,22 @@ async def test_a_broken_stream_keeps_nothing(blobs: Blobs) -> None:
     with pytest.raises(ConnectionResetError):
         await blobs.receive(_stream(_pieces(), fail_after=60), "asset-3")
     assert not blobs.media_path("asset-3").exists()
+    assert list(blobs.partial_dir.iterdir()) == []
+
+
+async def test_a_cancelled_upload_waits_for_its_workers_and_keeps_nothing(blobs: Blobs) -> None:
+    stalled = asyncio.Event()
+
+    async def stream() -> AsyncIterator[bytes]:
+        for piece in _pieces():
+            yield piece
+        stalled.set()
+        await asyncio.Event().wait()  # the client stops sending, then the server stops
+
+    task = asyncio.create_task(blobs.receive(stream(), "asset-4"))
+    await stalled.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not blobs.media_path("asset-4").exists()
     assert list(blobs.partial_dir.iterdir()) == []

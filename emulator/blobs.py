@@ -1,9 +1,11 @@
 """Media files on disk under the data dir.
 
-Bodies arrive as a stream of chunks and go to a partial file while md5 and sha256 are
-computed on the way; only a complete body is renamed into place, so a half-finished upload
-never looks like media. Hashing and writing run in worker threads, one batch behind the
-network read, so the event loop keeps serving while large files stream in.
+Bodies arrive as a stream of chunks and go to a partial file; only a complete body is
+renamed into place, so a half-finished upload never looks like media. Writes run in a
+worker thread, one batch behind the network read, so the event loop keeps serving while
+large files stream in. Hashing is not done here: it costs about twice what receiving
+does, so it happens afterwards (`digest`), while the asset waits for processing, as
+Studio hashes during processing rather than while the client is still sending.
 """
 
 from __future__ import annotations
@@ -17,52 +19,97 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from emulator.models import ReceivedFile
+from emulator.models import Digests, ReceivedFile
 
 CHUNK_SIZE = 256 * 1024
 # Chunks go to the worker thread in batches of this many bytes: each hand-over costs a
-# thread wake-up and a loop wake-up, which for 256 KiB chunks added about a third to the
-# CPU cost of a large upload (bench/upload.py). Memory stays bounded: one batch being
-# filled plus one being written, about 2 x 4 MiB per upload in flight.
-BATCH_BYTES = 4 * 1024 * 1024
+# thread wake-up and a loop wake-up, which for single 256 KiB chunks added about a third
+# to the CPU cost of a large upload (bench/upload.py). Not larger: the last batch of a
+# request is written before it is answered, and a tus client waits for that answer
+# before its next PATCH; and memory is one batch being filled plus one being written,
+# about 2 MiB per upload in flight (50 concurrent tus uploads: bench/bench_tus.py).
+BATCH_BYTES = 1024 * 1024
+READ_SIZE = 1024 * 1024  # what `digest` reads at a time
 
 
 class TooLarge(Exception):
     """The stream went past the byte limit it was given."""
 
 
-class _Sink:
-    """A partial file plus its running hashes.
+class BatchWriter:
+    """Writes a stream of chunks to an open file from a worker thread, a batch of about
+    BATCH_BYTES at a time and one batch behind the network read.
 
-    Each batch goes to two worker threads at once: one for md5, one for the file and
-    sha256 (hashlib and file writes release the GIL, and md5 alone costs about as much as
-    the rest together), so with a spare core a large upload streams about a quarter
-    faster. `take` returns only when both are done with the batch.
+    Whatever was read is written even when the stream fails or goes past the limit (the
+    offending chunk aside), so tus keeps every byte that reached the server; `written`
+    counts what is in the file. When `write` returns or raises, the worker is done with
+    the file, so the caller may close it.
     """
 
     def __init__(self, file: BinaryIO) -> None:
         self.file = file
-        self.md5 = hashlib.md5()
-        self.sha256 = hashlib.sha256()
-        self.size = 0
+        self.written = 0
 
-    async def take(self, chunks: list[bytes]) -> None:
+    async def write(self, chunks: AsyncIterator[bytes], limit: int | None = None) -> None:
+        """Raises TooLarge before writing a chunk that would take the total past `limit`."""
         loop = asyncio.get_running_loop()
-        md5 = loop.run_in_executor(None, self._md5, chunks)
-        rest = loop.run_in_executor(None, self._write, chunks)
-        await asyncio.wait((md5, rest))
-        md5.result()
-        rest.result()
+        pending: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        read = batched = 0
+        try:
+            async for chunk in chunks:
+                if limit is not None and read + len(chunk) > limit:
+                    raise TooLarge(f"larger than {limit} bytes")
+                read += len(chunk)
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched < BATCH_BYTES:
+                    continue
+                if pending is not None:
+                    # Shielded: if the request is cancelled, `finally` still waits for the
+                    # worker instead of letting the caller close the file under it.
+                    await asyncio.shield(pending)
+                pending = loop.run_in_executor(None, self._write, batch)
+                batch, batched = [], 0
+        finally:
+            flush = asyncio.ensure_future(self._flush(pending, batch))
+            try:
+                await asyncio.shield(flush)
+            except asyncio.CancelledError:
+                await asyncio.wait([flush])  # cancelled meanwhile: still let it finish
+                raise
 
-    def _md5(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.md5.update(chunk)
+    async def _flush(self, pending: asyncio.Future[None] | None, batch: list[bytes]) -> None:
+        """Wait for the batch in the worker, then write the last one (in order: two
+        workers at once could interleave their writes)."""
+        if pending is not None:
+            await pending
+        if batch:
+            await asyncio.get_running_loop().run_in_executor(None, self._write, batch)
 
     def _write(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             self.file.write(chunk)
-            self.sha256.update(chunk)
-            self.size += len(chunk)
+            self.written += len(chunk)
+
+
+def _hash_file(path: Path, algorithm: str) -> tuple[str, int]:
+    h, size = hashlib.new(algorithm), 0
+    with path.open("rb") as f:
+        while chunk := f.read(READ_SIZE):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+async def digest(path: Path) -> Digests:
+    """Size, md5 and sha256 of a file, each hash in its own worker thread (hashlib
+    releases the GIL, and md5 cannot be split), reading in bounded pieces."""
+    loop = asyncio.get_running_loop()
+    md5 = loop.run_in_executor(None, _hash_file, path, "md5")
+    sha256 = loop.run_in_executor(None, _hash_file, path, "sha256")
+    (md5_hex, size), (sha256_hex, _) = await md5, await sha256
+    return Digests(size=size, md5=md5_hex, sha256=sha256_hex)
 
 
 class Blobs:
@@ -89,43 +136,17 @@ class Blobs:
     ) -> ReceivedFile:
         """Stream `chunks` into the asset's media file; nothing is left behind on failure."""
         partial = self.partial_dir / f"{uuid.uuid4()}.part"
-        loop = asyncio.get_running_loop()
-        pending: asyncio.Future[None] | None = None
-        batch: list[bytes] = []
-        received = handed_over = 0
         try:
             with partial.open("wb") as f:
-                sink = _Sink(f)
-                try:
-                    async for chunk in chunks:
-                        received += len(chunk)
-                        if max_bytes is not None and received > max_bytes:
-                            raise TooLarge(f"larger than {max_bytes} bytes")
-                        batch.append(chunk)
-                        if received - handed_over < BATCH_BYTES:
-                            continue
-                        if pending is not None:
-                            # Shielded: if this upload is cancelled, `finally` below still
-                            # waits for the workers instead of closing the file under them.
-                            await asyncio.shield(pending)
-                        pending = loop.create_task(sink.take(batch))
-                        batch, handed_over = [], received
-                    if pending is not None:
-                        await asyncio.shield(pending)
-                    pending = loop.create_task(sink.take(batch))  # the rest
-                finally:
-                    # The workers must be done with the file before it is closed.
-                    if pending is not None:
-                        await asyncio.shield(pending)
+                writer = BatchWriter(f)
+                await writer.write(chunks, max_bytes)
             target = self.media_path(asset_id)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(partial, target)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return ReceivedFile(
-            path=target, size=sink.size, md5=sink.md5.hexdigest(), sha256=sink.sha256.hexdigest()
-        )
+        return ReceivedFile(path=target, size=writer.written)
 
     def remove_asset_media(self, relative: str | None) -> None:
         if relative:

@@ -56,6 +56,13 @@ class ReceivedFile:
 
     path: Path
     size: int
+
+
+@dataclass(frozen=True)
+class Digests:
+    """A media file's size and hashes, as the ready asset gives them."""
+
+    size: int
     md5: str
     sha256: str
 

@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator import fetch, timeline
+from emulator import blobs, fetch, timeline
 from emulator.blobs import Blobs
 from emulator.clock import Clock, ManualClock
 from emulator.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
@@ -24,6 +24,7 @@ from emulator.events import NO_EVENTS, EventSink, step_events
 from emulator.media import Prober
 from emulator.models import (
     AssetPhase,
+    Digests,
     Doc,
     ProbeResult,
     ReceivedFile,
@@ -74,7 +75,9 @@ class Service:
         self.import_limits = import_limits
         self.scheduler = Scheduler(store, clock, self.apply_step)
         self.events: EventSink = NO_EVENTS  # webhook events go here (emulator/delivery.py)
-        self._imports: dict[str, tuple[str, asyncio.Task[None]]] = {}  # asset id → (tenant, job)
+        # Background work per asset that moving time must wait for: a URL download, or
+        # hashing and probing media that arrived. asset id → (tenant, job)
+        self._jobs: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self._upload_locks = KeyedLocks()  # one upload body in flight per asset
         # Parts beside processing (tus uploads) that must see time move and resets; each
         # is called with the tenant, or None for everyone.
@@ -94,13 +97,16 @@ class Service:
             if saved:
                 self.clock.restore(json.loads(saved))
         for row in await self.store.imports_in_flight():
-            self._start_import(row)
+            self._spawn(row, self._run_import(row))
+        for row in await self.store.arrivals_in_flight():  # stopped before processing was planned
+            path = self.blobs.resolve(row.media_path or "")
+            self._spawn(row, self._analyse(row.doc["id"], path, _updated_at(row)))
         await self.scheduler.run_due()
         self.scheduler.start()
 
     async def stop(self) -> None:
         await self.scheduler.stop()
-        jobs = [job for _, job in self._imports.values()]
+        jobs = [job for _, job in self._jobs.values()]
         for job in jobs:
             job.cancel()
         for job in jobs:
@@ -181,7 +187,7 @@ class Service:
         await self.store.save(Changes(assets=[row], tasks=[TaskRow(tenant, task)]))
         events = [("asset.created", asset), ("task.spawned", task), ("task.updated", task)]
         self.events.emit(tenant, events)
-        self._start_import(row)
+        self._spawn(row, self._run_import(row))
         return True, {"asset": asset, "task": {"id": task["id"]}}
 
     # -- receiving media ----------------------------------------------------------------
@@ -233,12 +239,23 @@ class Service:
         return row.tenant if row is not None else None
 
     async def media_arrived(self, asset_id: str, received: ReceivedFile) -> None:
-        """All bytes are on disk: probe them, then plan processing from now."""
-        probe = await self.prober.probe(received.path)
+        """All bytes are on disk: the asset waits while they are hashed and probed in the
+        background, so an upload is answered once its bytes are stored, as Studio's is."""
+        row = await self._mark_arrived(asset_id, received)
+        if row is None:
+            return
+        job = self._spawn(row, self._analyse(asset_id, received.path, _updated_at(row)))
+        if isinstance(self.clock, ManualClock):
+            # Time stands still until a test moves it: answer after the analysis, so what
+            # the test reads next never depends on how fast this machine hashes.
+            await asyncio.wait([job])
+
+    async def _mark_arrived(self, asset_id: str, received: ReceivedFile) -> AssetRow | None:
+        """Record the media file and queue the upload task; None if the asset is gone."""
         row = await self.store.get_asset(asset_id)
         if row is None or row.doc.get("deleted"):
             self.blobs.remove_asset_media(self.blobs.relative(received.path))
-            return
+            return None
         task = (await self.store.tasks_of_asset(asset_id))[0]
         tenant = row.tenant
         now = self.clock.now_ms(tenant)
@@ -248,9 +265,24 @@ class Service:
             _schedule(task.doc, now)
             # Only the task: Studio writes this asset phase straight to the database.
             self.events.emit(tenant, [("task.updated", task.doc)])
-        steps = self._plan(row, task.doc, now, probe=probe, received=received)
-        await self.store.save(Changes(assets=[row], tasks=[task], add_steps=steps))
-        await self.scheduler.run_due(tenant)
+        await self.store.save(Changes(assets=[row], tasks=[task]))
+        return row
+
+    async def _analyse(self, asset_id: str, path: Path, arrived_at: int) -> None:
+        """Hash and probe arrived media, then plan its processing from when it arrived."""
+        digests: Digests | None = None
+        try:
+            digests = await blobs.digest(path)
+            probe = await self.prober.probe(path)
+        except OSError as exc:  # the disk failed under us, or the file went away
+            probe = ProbeResult(error=f"Failed to read the uploaded file: {exc.strerror or exc}")
+        row = await self.store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            return
+        task = (await self.store.tasks_of_asset(asset_id))[0]
+        steps = self._plan(row, task.doc, arrived_at, probe=probe, digests=digests)
+        await self.store.save(Changes(add_steps=steps))
+        await self.scheduler.run_due(row.tenant)
         self.scheduler.wake()
 
     def _plan(
@@ -260,7 +292,7 @@ class Service:
         now: int,
         *,
         probe: ProbeResult | None = None,
-        received: ReceivedFile | None = None,
+        digests: Digests | None = None,
         error: str | None = None,
     ) -> list[Step]:
         if probe is not None and not probe.ok:
@@ -278,12 +310,12 @@ class Service:
             media_seconds=float(duration),
         )
         spec: Doc = {}
-        if error is None and probe is not None and received is not None:
+        if error is None and probe is not None and digests is not None:
             spec = {
-                "size": received.size,
+                "size": digests.size,
                 "hash": [
-                    {"hash": received.md5, "algorithm": "md5"},
-                    {"hash": received.sha256, "algorithm": "sha256"},
+                    {"hash": digests.md5, "algorithm": "md5"},
+                    {"hash": digests.sha256, "algorithm": "sha256"},
                 ],
                 "videoSpec": probe.video_spec,
                 "type": probe.media_type,
@@ -306,11 +338,20 @@ class Service:
 
     # -- URL imports ----------------------------------------------------------------------
 
-    def _start_import(self, row: AssetRow) -> None:
+    def _spawn(self, row: AssetRow, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run an asset's background work where settle, delete, reset and stop can see it."""
         asset_id = row.doc["id"]
-        job = asyncio.create_task(self._run_import(row), name=f"import {asset_id}")
-        self._imports[asset_id] = (row.tenant, job)
-        job.add_done_callback(lambda _: self._imports.pop(asset_id, None))
+        job = asyncio.create_task(work, name=f"{getattr(work, '__name__', 'job')} {asset_id}")
+        self._jobs[asset_id] = (row.tenant, job)
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._jobs.get(asset_id, ("", None))[1] is done:
+                del self._jobs[asset_id]
+            if not done.cancelled() and done.exception() is not None:
+                log.error("%s failed", done.get_name(), exc_info=done.exception())
+
+        job.add_done_callback(forget)
+        return job
 
     async def _run_import(self, row: AssetRow) -> None:
         url = row.doc["source"]["url"]
@@ -326,7 +367,10 @@ class Service:
         except fetch.DownloadFailed as exc:
             await self._import_failed(row.doc["id"], str(exc))
             return
-        await self.media_arrived(row.doc["id"], received)
+        # Already this asset's background job: analyse here rather than in a new one.
+        arrived = await self._mark_arrived(row.doc["id"], received)
+        if arrived is not None:
+            await self._analyse(row.doc["id"], received.path, _updated_at(arrived))
 
     async def _import_failed(self, asset_id: str, error: str) -> None:
         row = await self.store.get_asset(asset_id)
@@ -340,8 +384,9 @@ class Service:
         self.scheduler.wake()
 
     async def settle(self, tenant: str | None = None) -> None:
-        """Wait for the tenant's downloads in flight, so time can move deterministically."""
-        jobs = [job for owner, job in list(self._imports.values()) if tenant in (None, owner)]
+        """Wait for the tenant's downloads and analyses in flight, so that time moves
+        deterministically."""
+        jobs = [job for owner, job in list(self._jobs.values()) if tenant in (None, owner)]
         for job in jobs:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(job)
@@ -451,8 +496,8 @@ class Service:
         row = await self._owned_asset(tenant, asset_id, "Asset not found")
         self.events.emit(tenant, [("asset.deleted", row.doc)])  # the snapshot before deletion
         now = self.clock.now_ms(tenant)
-        if asset_id in self._imports:
-            self._imports[asset_id][1].cancel()
+        if asset_id in self._jobs:
+            self._jobs[asset_id][1].cancel()
         row.doc.update(deleted=True, deletedAt=now)
         row.doc["status"] = {"phase": AssetPhase.DELETING.value, "updatedAt": now}
         media, row.media_path = row.media_path, None
@@ -485,7 +530,7 @@ class Service:
 
     async def reset(self, tenant: str | None) -> None:
         self.rules.forget(tenant)
-        for owner, job in list(self._imports.values()):
+        for owner, job in list(self._jobs.values()):
             if tenant in (None, owner):
                 job.cancel()
         for hook in self.reset_hooks:
@@ -534,6 +579,11 @@ def _schedule(task: Doc, now: int) -> None:
     """pending → waiting: what Studio's scheduler writes when a task is queued."""
     task["status"] = {"phase": TaskPhase.WAITING.value, "updatedAt": now, "retries": 0}
     task.setdefault("scheduledAt", now)
+
+
+def _updated_at(row: AssetRow) -> int:
+    updated: int = row.doc["status"]["updatedAt"]
+    return updated
 
 
 def _asset_spec(asset: Doc) -> Doc:

@@ -322,10 +322,17 @@ class Store:
 
     async def imports_in_flight(self) -> list[AssetRow]:
         """URL imports still waiting with nothing planned: their download must (re)start."""
+        return await self._waiting_unplanned("source_type = 'url' AND media_path IS NULL")
+
+    async def arrivals_in_flight(self) -> list[AssetRow]:
+        """Assets whose media is on disk with nothing planned: stopped while the media was
+        being hashed and probed, which must run again."""
+        return await self._waiting_unplanned("media_path IS NOT NULL")
+
+    async def _waiting_unplanned(self, condition: str) -> list[AssetRow]:
         sql = (
-            "SELECT tenant, media_path, doc FROM assets WHERE source_type = 'url' "
-            "AND phase = 'waiting' AND deleted = 0 AND media_path IS NULL "
-            "AND id NOT IN (SELECT asset_id FROM steps)"
+            "SELECT tenant, media_path, doc FROM assets WHERE phase = 'waiting' "
+            f"AND deleted = 0 AND {condition} AND id NOT IN (SELECT asset_id FROM steps)"
         )
         async with self._db.execute(sql) as cur:
             rows = await cur.fetchall()

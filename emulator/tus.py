@@ -22,7 +22,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote
 
+from emulator.blobs import BatchWriter, TooLarge
 from emulator.errors import ApiError, Unauthorized, UnprocessableEntity
 from emulator.models import ReceivedFile
 from emulator.service import Service
@@ -56,7 +56,6 @@ EXPIRES_AFTER_MS = 24 * 60 * 60 * 1000  # an unfinished upload lives a day from 
 # client may just have dropped the connection) before answering without it.
 LOCK_WAIT_SECONDS = 5.0
 SWEEP_SECONDS = 60.0  # real clock: how often expired uploads are looked for
-HASH_READ_SIZE = 1024 * 1024
 
 
 class TusError(Exception):
@@ -75,50 +74,12 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _Hashes:
-    """md5 and sha256 of an upload's bytes so far, updated as they are written."""
-
-    def __init__(self) -> None:
-        self.md5 = hashlib.md5()
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def update(self, chunk: bytes) -> None:
-        self.md5.update(chunk)
-        self.sha256.update(chunk)
-        self.size += len(chunk)
-
-
-class _Appender:
-    """Writes one PATCH body at the upload's offset; used from one worker thread at a time."""
-
-    def __init__(self, file: BinaryIO, hashes: _Hashes | None) -> None:
-        self.file = file
-        self.hashes = hashes
-        self.written = 0
-
-    def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
-        if self.hashes is not None:
-            self.hashes.update(chunk)
-        self.written += len(chunk)
-
-
 def _open_at(path: Path, offset: int) -> BinaryIO:
     """The partial file positioned at `offset`; bytes past it were never acknowledged."""
     file = path.open("r+b" if path.exists() else "w+b")
     file.truncate(offset)
     file.seek(offset)
     return file
-
-
-def _hash_file(path: Path) -> _Hashes:
-    """Hash a finished file in bounded reads (when the running hashes were lost)."""
-    hashes = _Hashes()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_READ_SIZE):
-            hashes.update(chunk)
-    return hashes
 
 
 def _check_version(headers: Mapping[str, str]) -> None:
@@ -178,9 +139,6 @@ class TusUploads:
         self.dir = service.blobs.partial_dir / "tus"
         # Uploads with a request in flight, each with the event set when it ends.
         self._busy: dict[str, asyncio.Event] = {}
-        # Running hashes of uploads received since this process started; an upload
-        # resumed after a restart is hashed once, from disk, when it completes.
-        self._hashes: dict[str, _Hashes] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -265,7 +223,6 @@ class TusUploads:
             if previous is not None and previous.completed:
                 raise UnprocessableEntity("asset has already been uploaded")
             self._partial(upload_id).unlink(missing_ok=True)
-            self._hashes[upload_id] = _Hashes()
             await self.store.put_tus_upload(row)
             if _has_body(headers) and headers.get("Content-Type") == OCTET_STREAM:
                 await self._receive(row, body, _int_header(headers, "Content-Length"))
@@ -389,34 +346,18 @@ class TusUploads:
             and row.offset + content_length > row.length
         ):
             raise TusError(413, "Maximum size exceeded")
-        hashes = self._hashes.get(row.id)
-        if hashes is not None and hashes.size != row.offset:
-            # Out of step with the file (cannot happen unless a write failed): hash the
-            # whole file at the end instead.
-            del self._hashes[row.id]
-            hashes = None
         loop = asyncio.get_running_loop()
         file = await loop.run_in_executor(None, _open_at, self._partial(row.id), row.offset)
-        appender = _Appender(file, hashes)
-        pending: asyncio.Future[None] | None = None
-        submitted = 0
+        writer = BatchWriter(file)
+        limit = None if row.length is None else row.length - row.offset
         try:
-            async for chunk in body:
-                if row.length is not None and row.offset + submitted + len(chunk) > row.length:
-                    raise TusError(413, "Maximum size exceeded")
-                if pending is not None:
-                    await pending
-                # The write runs in a worker one chunk behind the network read.
-                pending = loop.run_in_executor(None, appender.write, chunk)
-                submitted += len(chunk)
+            await writer.write(body, limit)
+        except TooLarge:
+            raise TusError(413, "Maximum size exceeded") from None
         finally:
-            try:
-                if pending is not None:
-                    await asyncio.shield(pending)
-            finally:
-                file.close()
-                row.offset += appender.written
-                await asyncio.shield(self.store.update_tus_upload(row))
+            file.close()
+            row.offset += writer.written
+            await asyncio.shield(self.store.update_tus_upload(row))
         if row.length is not None and row.offset == row.length and not row.completed:
             await self._complete(row)
 
@@ -429,26 +370,17 @@ class TusUploads:
             raise
         partial = self._partial(row.id)
         target = self.service.blobs.media_path(row.asset_id)
-        hashes = self._hashes.pop(row.id, None)
-        if hashes is None or hashes.size != row.offset:
-            hashes = await asyncio.to_thread(_hash_file, partial)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
         row.completed = True
         await self.store.update_tus_upload(row)
-        received = ReceivedFile(
-            path=target,
-            size=hashes.size,
-            md5=hashes.md5.hexdigest(),
-            sha256=hashes.sha256.hexdigest(),
-        )
+        received = ReceivedFile(path=target, size=row.offset)
         await self.service.media_arrived(row.asset_id, received)
 
     async def _discard(self, row: TusRow) -> None:
         await self.store.delete_tus_upload(row.id)
         if not row.completed:
             self._partial(row.id).unlink(missing_ok=True)
-        self._hashes.pop(row.id, None)
 
     def _partial_name(self, upload_id: str) -> str:
         # Ids are directUpload/<playbackId>; the playbackId alone names the file.

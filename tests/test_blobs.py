@@ -1,4 +1,5 @@
-"""Blobs.receive: bytes, size and hashes survive batching; failures leave nothing behind."""
+"""Blobs.receive: bytes and size survive batching; failures leave nothing behind. digest:
+size and hashes of a file on disk."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.blobs import BATCH_BYTES, Blobs, TooLarge
+from emulator.blobs import BATCH_BYTES, READ_SIZE, Blobs, TooLarge, digest
 
 
 def _pieces() -> list[bytes]:
@@ -33,7 +34,7 @@ def blobs(tmp_path: Path) -> Blobs:
     return b
 
 
-async def test_received_bytes_and_hashes_match_the_body(blobs: Blobs) -> None:
+async def test_received_bytes_match_the_body(blobs: Blobs) -> None:
     pieces = _pieces()
     body = b"".join(pieces)
     assert len(body) > 2 * BATCH_BYTES
@@ -43,15 +44,36 @@ async def test_received_bytes_and_hashes_match_the_body(blobs: Blobs) -> None:
     assert received.path == blobs.media_path("asset-1")
     assert received.path.read_bytes() == body
     assert received.size == len(body)
-    assert received.md5 == hashlib.md5(body).hexdigest()
-    assert received.sha256 == hashlib.sha256(body).hexdigest()
     assert list(blobs.partial_dir.iterdir()) == []
+
+
+async def test_digest_gives_size_md5_and_sha256(tmp_path: Path) -> None:
+    body = os.urandom(3 * READ_SIZE + 12_345)  # several reads and a remainder
+    path = tmp_path / "media"
+    path.write_bytes(body)
+
+    got = await digest(path)
+
+    assert got.size == len(body)
+    assert got.md5 == hashlib.md5(body).hexdigest()
+    assert got.sha256 == hashlib.sha256(body).hexdigest()
+
+
+async def test_digest_of_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    got = await digest(path)
+    assert (got.size, got.md5, got.sha256) == (
+        0,
+        hashlib.md5(b"").hexdigest(),
+        hashlib.sha256(b"").hexdigest(),
+    )
 
 
 async def test_an_empty_body_is_an_empty_file(blobs: Blobs) -> None:
     received = await blobs.receive(_stream([]), "asset-0")
     assert received.path.read_bytes() == b""
-    assert (received.size, received.md5) == (0, hashlib.md5(b"").hexdigest())
+    assert received.size == 0
 
 
 async def test_too_large_stops_in_a_later_batch_and_keeps_nothing(blobs: Blobs) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from emulator.app import create_app
+from emulator.routes.common import SERVICE
 from emulator.scheduler import IDLE_WAKE_SECONDS
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
@@ -39,6 +40,7 @@ async def test_loop_applies_steps_at_their_due_times(aiohttp_client, tmp_path, a
     app = create_app(Settings(data_dir=tmp_path / "d"), clock=clock)
     client = await aiohttp_client(app)
     created = await upload(client, auth, SAMPLE_MP4)
+    await app[SERVICE].settle()  # hashing and ffprobe, which run after the PUT's answer
     path = f"/api/asset/{created['asset']['id']}"
     for _ in range(200):  # bounded: each turn lets the loop take one step
         asset = await get_json(client, path, auth)

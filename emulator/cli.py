@@ -146,7 +146,7 @@ def serve(flags: dict[str, Any]) -> int:
         return 2
     try:
         asyncio.run(_run(app, settings))
-    except OSError as exc:
+    except (ConfigError, OSError) as exc:  # the database opens, and the port binds, in _run
         print(f"livepeer-emulator: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -7,7 +7,9 @@ resumes exactly where the server stopped. Schema changes go through PRAGMA user_
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3  # noqa: TID251  (only for the read-only check in Store.open)
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import aiosqlite
 
+from emulator.errors import ConfigError
 from emulator.models import Doc, Step, StepKind
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -191,19 +194,46 @@ class Changes:
     delete_steps_of_asset: str | None = None
 
 
+def _read_schema(path: Path) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        db.close()
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
+    return ConfigError(
+        f"{path} is not a usable SQLite database ({exc}): move it away, or choose another "
+        "--data-dir (env LIVEPEER_EMULATOR_DATA_DIR)"
+    )
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
     @classmethod
     async def open(cls, path: Path) -> Store:
+        """Raises ConfigError if the file there is not a database this can use."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        store = cls(db)
-        await store._migrate()
+        try:
+            # Only reads: a file that is not a database fails here, before anything writes
+            # to it, and without aiosqlite, whose worker thread outlives a failed connect.
+            await asyncio.to_thread(_read_schema, path)
+            db = await aiosqlite.connect(path)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from exc
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            store = cls(db)
+            await store._migrate()
+        except sqlite3.Error as exc:
+            # Close it, or its worker thread keeps the process alive after the error.
+            await db.close()
+            raise _unusable(path, exc) from exc
         return store
 
     async def close(self) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import signal
+import sqlite3
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -134,6 +137,49 @@ def test_bad_settings_are_one_clear_line(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "LIVEPEER_EMULATOR_CLOCK" in result.stderr and "Traceback" not in result.stderr
+
+
+def corrupt_database(kind: str, tmp_path: Path) -> bytes:
+    """Bytes that are not a usable database: random, text, or a valid SQLite header
+    followed by garbage pages (which SQLite only notices once it reads the schema)."""
+    if kind == "random-bytes":
+        return random.Random(1).randbytes(4096)
+    if kind == "text-file":
+        return b"not a database, just some notes\n" * 20
+    real = tmp_path / "real.sqlite3"
+    db = sqlite3.connect(real)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    return real.read_bytes()[:100] + random.Random(2).randbytes(4096 - 100)
+
+
+@pytest.mark.parametrize("kind", ["random-bytes", "text-file", "sqlite-header-garbage-pages"])
+def test_corrupt_database_is_one_clear_line_and_left_untouched(tmp_path, kind) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    database = data / "emulator.sqlite3"
+    original = corrupt_database(kind, tmp_path)
+    database.write_bytes(original)
+    # The timeout is the assertion that it exits promptly (it used to hang for ever).
+    result = subprocess.run(
+        [*emulator_command(), "serve", "--port", "0", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    message = result.stderr.strip()
+    assert "Traceback" not in message
+    assert message.count("\n") == 0, message
+    assert message.startswith("livepeer-emulator: cannot start:"), message
+    assert str(database) in message
+    assert "move it away" in message and "--data-dir" in message
+    # Bad input loses nothing: the file is as it was, with no journal beside it.
+    assert database.read_bytes() == original
+    assert sorted(p.name for p in data.glob("emulator.sqlite3*")) == ["emulator.sqlite3"]
 
 
 def test_python_dash_m_works(tmp_path) -> None:

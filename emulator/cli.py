@@ -155,6 +155,7 @@ def serve(flags: dict[str, Any]) -> int:
 async def _run(app: Any, settings: Settings) -> None:
     from aiohttp import web
 
+    from emulator.healthcheck import listens_everywhere, local_root
     from emulator.routes.common import SERVICE
 
     runner = web.AppRunner(
@@ -164,10 +165,13 @@ async def _run(app: Any, settings: Settings) -> None:
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        host, port = runner.addresses[0][:2]
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        shown_host = f"[{host}]" if ":" in host else host
+        # Host "" binds both wildcards (with --port 0, on two different ports): show the
+        # IPv4 one, as 127.0.0.1 is what people expect.
+        ipv4 = [a for a in runner.addresses if a[0] == "0.0.0.0"]
+        host, port = (ipv4 or runner.addresses)[0][:2]
+        where = " (listening on all interfaces)" if listens_everywhere(host) else ""
+        if settings.public_url:
+            where += f" · public URL {settings.public_url}"
         service = app[SERVICE]
         tenancy = (
             f"{len(settings.api_keys)} API key(s) accepted"
@@ -175,7 +179,7 @@ async def _run(app: Any, settings: Settings) -> None:
             else "no API keys configured: every bearer token is its own tenant"
         )
         print(
-            f"livepeer-emulator: API at http://{shown_host}:{port}/api · data dir "
+            f"livepeer-emulator: API at {local_root(host, port)}/api{where} · data dir "
             f"{settings.data_dir} · {tenancy} · clock {settings.clock} · "
             f"scenario {service.scenario.name}",
             flush=True,

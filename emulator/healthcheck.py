@@ -16,14 +16,24 @@ from emulator.settings import Settings
 
 HEALTH_PATH = "/_emulator/health"
 
-# A server listening on every interface is asked on loopback.
+# A server listening on every interface is asked on loopback; on IPv6's for "::", which
+# asyncio binds IPv6-only.
 _LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
-def health_url(settings: Settings) -> str:
-    host = _LOOPBACK.get(settings.host, settings.host)
+def listens_everywhere(host: str) -> bool:
+    return host in _LOOPBACK
+
+
+def local_root(host: str, port: int) -> str:
+    """http://HOST:PORT that reaches, from this machine, a server listening on host."""
+    host = _LOOPBACK.get(host, host)
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{settings.port}{HEALTH_PATH}"
+    return f"http://{shown}:{port}"
+
+
+def health_url(settings: Settings) -> str:
+    return local_root(settings.host, settings.port) + HEALTH_PATH
 
 
 def check(settings: Settings, timeout: float) -> tuple[bool, str]:

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from emulator.healthcheck import HEALTH_PATH, health_url
+from emulator.healthcheck import local_root
 from emulator.settings import Settings
 
 TRIGGER_PATH = "/_emulator/webhooks/trigger"
@@ -19,7 +19,7 @@ TRIGGER_PATH = "/_emulator/webhooks/trigger"
 
 def server_url(settings: Settings) -> str:
     """The server on this machine that these settings describe (0.0.0.0 → loopback)."""
-    return health_url(settings).removesuffix(HEALTH_PATH)
+    return local_root(settings.host, settings.port)
 
 
 def trigger(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import urllib.request
@@ -33,6 +34,38 @@ def test_startup_line_names_api_url_data_dir_and_tenancy(serve, tmp_path) -> Non
     code, seconds = server.stop(signal.SIGTERM)
     assert code == 0
     assert seconds < 2.0
+
+
+def test_startup_line_on_every_interface_gives_a_url_that_works_here(serve) -> None:
+    # 127.0.0.1 answers for 0.0.0.0 and for "" (IPv4 and IPv6 wildcards); the serve
+    # fixture asked /_emulator/health at the printed URL, so each URL worked.
+    for host in ("0.0.0.0", ""):
+        server = serve("--host", host)
+        line = server.startup_line
+        assert server.root.startswith("http://127.0.0.1:")
+        assert f"API at {server.root}/api (listening on all interfaces) · " in line
+    # asyncio binds "::" IPv6-only, so 127.0.0.1 would be refused there.
+    if socket.has_ipv6 and _can_bind("::1"):
+        server = serve("--host", "::")
+        assert server.root.startswith("http://[::1]:")
+        assert "(listening on all interfaces)" in server.startup_line
+    # The public URL is named beside the local one, which stays the one to call from here.
+    public = serve("--host", "0.0.0.0", "--public-url", "http://livepeer:3000/")
+    assert public.root.startswith("http://127.0.0.1:")
+    assert "· public URL http://livepeer:3000 · " in public.startup_line
+    # One interface: no claim about the others, no public URL that was not given.
+    local = serve("--host", "127.0.0.1")
+    assert "all interfaces" not in local.startup_line
+    assert "public URL" not in local.startup_line
+    assert local.startup_line.count("/api") == 1
+
+
+def _can_bind(host: str) -> bool:
+    try:
+        with socket.create_server((host, 0), family=socket.AF_INET6):
+            return True
+    except OSError:
+        return False
 
 
 def test_api_keys_from_flags_and_env(serve) -> None:

@@ -23,12 +23,11 @@ from emulator.models import Digests, ReceivedFile
 
 CHUNK_SIZE = 256 * 1024
 # Chunks go to the worker thread in batches of this many bytes: each hand-over costs a
-# thread wake-up and a loop wake-up, which for single 256 KiB chunks added about a third
-# to the CPU cost of a large upload (bench/upload.py). Not larger: the last batch of a
-# request is written before it is answered, and a tus client waits for that answer
-# before its next PATCH; and memory is one batch being filled plus one being written,
-# about 2 MiB per upload in flight (50 concurrent tus uploads: bench/bench_tus.py).
-BATCH_BYTES = 1024 * 1024
+# thread wake-up and a loop wake-up (and GIL hand-offs), so a 1 GiB PUT costs about 0.8
+# CPU s in 4 MiB batches against 1.25 in 1 MiB ones (bench/upload.py). Memory is one
+# batch being filled plus one being written, about 8 MiB per upload in flight. tus
+# PATCHes use smaller batches (emulator/tus.py says why).
+BATCH_BYTES = 4 * 1024 * 1024
 READ_SIZE = 1024 * 1024  # what `digest` reads at a time
 
 
@@ -38,7 +37,7 @@ class TooLarge(Exception):
 
 class BatchWriter:
     """Writes a stream of chunks to an open file from a worker thread, a batch of about
-    BATCH_BYTES at a time and one batch behind the network read.
+    `batch_bytes` at a time and one batch behind the network read.
 
     Whatever was read is written even when the stream fails or goes past the limit (the
     offending chunk aside), so tus keeps every byte that reached the server; `written`
@@ -46,8 +45,9 @@ class BatchWriter:
     the file, so the caller may close it.
     """
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(self, file: BinaryIO, batch_bytes: int = BATCH_BYTES) -> None:
         self.file = file
+        self.batch_bytes = batch_bytes
         self.written = 0
 
     async def write(self, chunks: AsyncIterator[bytes], limit: int | None = None) -> None:
@@ -63,7 +63,7 @@ class BatchWriter:
                 read += len(chunk)
                 batch.append(chunk)
                 batched += len(chunk)
-                if batched < BATCH_BYTES:
+                if batched < self.batch_bytes:
                     continue
                 if pending is not None:
                     # Shielded: if the request is cancelled, `finally` still waits for the

@@ -56,6 +56,11 @@ EXPIRES_AFTER_MS = 24 * 60 * 60 * 1000  # an unfinished upload lives a day from 
 # client may just have dropped the connection) before answering without it.
 LOCK_WAIT_SECONDS = 5.0
 SWEEP_SECONDS = 60.0  # real clock: how often expired uploads are looked for
+# A PATCH's last batch is written before it is answered, and a tus client waits for that
+# answer before sending the next PATCH: smaller batches than a direct PUT's keep that
+# pause short (a 2 GiB upload in 8 MiB PATCHes: 53% of a bare PUT's speed with 4 MiB
+# batches, 62% with 1 MiB; bench/bench_tus.py) and keep many concurrent uploads small.
+PATCH_BATCH_BYTES = 1024 * 1024
 
 
 class TusError(Exception):
@@ -348,7 +353,7 @@ class TusUploads:
             raise TusError(413, "Maximum size exceeded")
         loop = asyncio.get_running_loop()
         file = await loop.run_in_executor(None, _open_at, self._partial(row.id), row.offset)
-        writer = BatchWriter(file)
+        writer = BatchWriter(file, PATCH_BATCH_BYTES)
         limit = None if row.length is None else row.length - row.offset
         try:
             await writer.write(body, limit)

@@ -1,8 +1,9 @@
 """The use cases of the Assets API. Owns phase transitions and their invariants.
 
 Routes call one method each and get documents back; every refusal is an ApiError raised
-here. Processing is a plan of timed steps (timeline) run by the scheduler; this module
-decides what each step writes.
+here. Media that arrives (PUT, tus, URL import) is hashed and probed as the asset's
+background job; processing is then a plan of timed steps (timeline) run by the
+scheduler, and what each step writes into the documents is emulator/documents.py's.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator import blobs, fetch, timeline
+from emulator import blobs, documents, fetch, timeline
 from emulator.blobs import Blobs
 from emulator.clock import Clock, ManualClock
-from emulator.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
+from emulator.errors import Forbidden, NotFound, UnprocessableEntity
 from emulator.events import NO_EVENTS, EventSink, step_events
 from emulator.media import Prober
 from emulator.models import (
@@ -31,10 +32,6 @@ from emulator.models import (
     Step,
     StepKind,
     TaskPhase,
-    new_id,
-    new_playback_id,
-    tenant_project_id,
-    tenant_user_id,
 )
 from emulator.rulebook import Rulebook
 from emulator.scenarios import Scenario
@@ -115,53 +112,15 @@ class Service:
 
     # -- creating assets ----------------------------------------------------------------
 
-    def _new_asset(self, tenant: str, body: Doc, phase: AssetPhase, source: Doc) -> Doc:
-        now = self.clock.now_ms(tenant)
-        asset_id = new_id()
-        doc: Doc = {
-            "id": asset_id,
-            "playbackId": new_playback_id(asset_id),
-            "userId": tenant_user_id(tenant),
-            "projectId": tenant_project_id(tenant),
-            "createdAt": now,
-            "status": {"phase": phase.value, "updatedAt": now},
-            "name": body["name"],
-            "source": source,
-        }
-        for key in ("playbackPolicy", "profiles", "staticMp4", "c2pa"):
-            if body.get(key) is not None:
-                doc[key] = body[key]
-        if "creatorId" in body:
-            doc["creatorId"] = _creator_id(body["creatorId"])
-        if body.get("storage"):
-            storage = _storage(body["storage"], None)
-            if storage:
-                doc["storage"] = storage
-        return doc
-
-    def _new_upload_task(self, tenant: str, asset: Doc, url: str, body: Doc) -> Doc:
-        now = self.clock.now_ms(tenant)
-        params: Doc = {"url": url, "thumbnails": True}
-        for key in ("profiles", "targetSegmentSizeSecs", "c2pa"):
-            if body.get(key) is not None:
-                params[key] = body[key]
-        return {
-            "id": new_id(),
-            "type": "upload",
-            "createdAt": now,
-            "outputAssetId": asset["id"],
-            "userId": asset["userId"],
-            "projectId": asset["projectId"],
-            "params": {"upload": params},
-            "status": {"phase": TaskPhase.PENDING.value, "updatedAt": now},
-        }
-
     async def request_upload(self, tenant: str, body: Doc, origin: str) -> tuple[Doc, str]:
         """Create an asset waiting for its bytes; returns it and its signed upload token."""
-        _check_creation_extras(body)
-        asset = self._new_asset(tenant, body, AssetPhase.UPLOADING, {"type": "directUpload"})
-        task = self._new_upload_task(
-            tenant, asset, f"{origin}/asset/{asset['playbackId']}/video", body
+        documents.check_creation_extras(body)
+        now = self.clock.now_ms(tenant)
+        asset = documents.new_asset(
+            tenant, body, AssetPhase.UPLOADING, {"type": "directUpload"}, now
+        )
+        task = documents.new_upload_task(
+            asset, f"{origin}/asset/{asset['playbackId']}/video", body, now
         )
         await self.store.save(
             Changes(assets=[AssetRow(tenant, asset)], tasks=[TaskRow(tenant, task)])
@@ -171,18 +130,18 @@ class Service:
 
     async def import_from_url(self, tenant: str, body: Doc) -> tuple[bool, Doc]:
         """Create an asset from a URL; (created, {asset, task}). A recent duplicate is reused."""
-        _check_creation_extras(body)
-        since = self.clock.now_ms(tenant) - DUPLICATE_IMPORT_WINDOW_MS
+        documents.check_creation_extras(body)
+        now = self.clock.now_ms(tenant)
+        since = now - DUPLICATE_IMPORT_WINDOW_MS
         existing = await self.store.find_recent_import(tenant, body["url"], since)
         if existing is not None:
             tasks = await self.store.tasks_of_asset(existing.doc["id"])
             task_id = tasks[0].doc["id"] if tasks else ""
             return False, {"asset": existing.doc, "task": {"id": task_id}}
-        asset = self._new_asset(
-            tenant, body, AssetPhase.WAITING, {"type": "url", "url": body["url"]}
-        )
-        task = self._new_upload_task(tenant, asset, body["url"], body)
-        _schedule(task, self.clock.now_ms(tenant))
+        source = {"type": "url", "url": body["url"]}
+        asset = documents.new_asset(tenant, body, AssetPhase.WAITING, source, now)
+        task = documents.new_upload_task(asset, body["url"], body, now)
+        documents.schedule(task, now)
         row = AssetRow(tenant, asset)
         await self.store.save(Changes(assets=[row], tasks=[TaskRow(tenant, task)]))
         events = [("asset.created", asset), ("task.spawned", task), ("task.updated", task)]
@@ -262,7 +221,7 @@ class Service:
         row.media_path = self.blobs.relative(received.path)
         row.doc["status"] = {"phase": AssetPhase.WAITING.value, "updatedAt": now}
         if task.doc["status"]["phase"] == TaskPhase.PENDING.value:
-            _schedule(task.doc, now)
+            documents.schedule(task.doc, now)
             # Only the task: Studio writes this asset phase straight to the database.
             self.events.emit(tenant, [("task.updated", task.doc)])
         await self.store.save(Changes(assets=[row], tasks=[task]))
@@ -400,55 +359,9 @@ class Service:
         if row is None or task is None or row.doc.get("deleted"):
             await self.store.save(changes)
             return
-        at = step.due_ms
         asset, task_doc = row.doc, task.doc
-        retries = task_doc["status"].get("retries", 0)
-        if step.kind is StepKind.RETRY:
-            # Studio re-queues a task after a retriable error; the asset is not written.
-            task_doc["status"] = {
-                "phase": "waiting",
-                "updatedAt": at,
-                "retries": retries + 1,
-                "errorMessage": str(step.data.get("error") or "processing failed"),
-            }
-            changes.tasks.append(task)
-            await self.store.save(changes)
-            self.events.emit(step.tenant, step_events(step.kind, asset, task_doc))
-            return
-        if step.kind in (StepKind.START, StepKind.PROGRESS):
-            progress = float(step.data.get("progress") or 0.0)
-            if asset["status"]["phase"] == "processing":  # a retry restarts the task only
-                asset_progress = max(progress, float(asset["status"].get("progress") or 0.0))
-            else:
-                asset_progress = progress
-            asset["status"] = {"phase": "processing", "updatedAt": at, "progress": asset_progress}
-            task_doc["status"] = {
-                "phase": "running",
-                "updatedAt": at,
-                "progress": progress,
-                "retries": retries,
-            }
-        elif step.kind is StepKind.READY:
-            spec = dict(step.data.get("spec") or {})
-            asset.update({k: v for k, v in spec.items() if v is not None})
-            asset["status"] = {"phase": "ready", "updatedAt": at}
-            task_doc["status"] = {
-                "phase": "completed",
-                "updatedAt": at,
-                "progress": 1,
-                "retries": retries,
-            }
-            task_doc["output"] = {"upload": {"assetSpec": _asset_spec(asset)}}
-        else:
-            error = str(step.data.get("error") or "processing failed")
-            asset["status"] = {"phase": "failed", "updatedAt": at, "errorMessage": error}
-            task_doc["status"] = {
-                "phase": "failed",
-                "updatedAt": at,
-                "errorMessage": error,
-                "retries": retries,
-            }
-        changes.assets.append(row)
+        if documents.apply_step(step, asset, task_doc):
+            changes.assets.append(row)
         changes.tasks.append(task)
         await self.store.save(changes)
         self.events.emit(step.tenant, step_events(step.kind, asset, task_doc))
@@ -474,19 +387,7 @@ class Service:
         asset = row.doc
         if asset["status"]["phase"] != AssetPhase.READY.value:
             raise UnprocessableEntity("asset is not ready")
-        if "playbackPolicy" in patch:
-            old, new = asset.get("playbackPolicy"), patch["playbackPolicy"]
-            if _is_private(old) != _is_private(new):
-                raise UnprocessableEntity(
-                    "cannot update playback policy from private to public or vice versa"
-                )
-            asset["playbackPolicy"] = new
-        if "name" in patch:
-            asset["name"] = patch["name"]
-        if "creatorId" in patch:
-            asset["creatorId"] = _creator_id(patch["creatorId"])
-        if "storage" in patch:
-            asset["storage"] = _storage(patch["storage"], asset.get("storage"))
+        documents.apply_patch(asset, patch)
         asset["status"] = {**asset["status"], "updatedAt": self.clock.now_ms(tenant)}
         await self.store.save(Changes(assets=[row]))
         self.events.emit(tenant, [("asset.updated", asset)])
@@ -575,52 +476,6 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
-def _schedule(task: Doc, now: int) -> None:
-    """pending → waiting: what Studio's scheduler writes when a task is queued."""
-    task["status"] = {"phase": TaskPhase.WAITING.value, "updatedAt": now, "retries": 0}
-    task.setdefault("scheduledAt", now)
-
-
 def _updated_at(row: AssetRow) -> int:
     updated: int = row.doc["status"]["updatedAt"]
     return updated
-
-
-def _asset_spec(asset: Doc) -> Doc:
-    # The SDKs parse assetSpec as an Asset, which requires id, name and source.
-    keys = ("id", "name", "source", "type", "size", "hash", "videoSpec", "playbackId")
-    return {k: asset[k] for k in keys if asset.get(k) is not None}
-
-
-def _creator_id(value: Any) -> Any:
-    return {"type": "unverified", "value": value} if isinstance(value, str) else value
-
-
-def _is_private(policy: Any) -> bool:
-    return isinstance(policy, dict) and policy.get("type") not in (None, "public")
-
-
-def _storage(given: Doc, current: Doc | None) -> Doc:
-    """Record the IPFS spec asked for. The export itself is not emulated (see README)."""
-    ipfs = given.get("ipfs")
-    had_spec = bool(current and (current.get("ipfs") or {}).get("spec") is not None)
-    if ipfs is False or (ipfs is None and "ipfs" in given):
-        if had_spec:
-            raise BadRequest("Cannot remove asset from IPFS")
-        return current or {}
-    if ipfs is True:
-        spec: Doc = {}
-    elif isinstance(ipfs, dict):
-        spec = ipfs.get("spec") or {}
-    else:
-        return current or {}
-    return {"ipfs": {"spec": spec}}
-
-
-def _check_creation_extras(body: Doc) -> None:
-    """The checks Studio makes beyond the schema when an asset is created."""
-    if body.get("profiles") == []:
-        raise BadRequest("assets must have at least one profile")
-    encryption = body.get("encryption")
-    if encryption is not None and not body.get("playbackPolicy"):
-        raise BadRequest("a playbackPolicy is required when using encryption")

@@ -1,0 +1,189 @@
+"""Studio's asset and upload-task documents: how they are born, what each processing step
+writes into them, and the field rules of create and update.
+
+Pure functions over plain dicts: the service decides when (and under which lock and
+clock) they run and stores the result; the timestamps they write are passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.errors import BadRequest, UnprocessableEntity
+from emulator.models import (
+    AssetPhase,
+    Doc,
+    Step,
+    StepKind,
+    TaskPhase,
+    new_id,
+    new_playback_id,
+    tenant_project_id,
+    tenant_user_id,
+)
+
+# -- creation ---------------------------------------------------------------------------
+
+
+def new_asset(tenant: str, body: Doc, phase: AssetPhase, source: Doc, now: int) -> Doc:
+    asset_id = new_id()
+    doc: Doc = {
+        "id": asset_id,
+        "playbackId": new_playback_id(asset_id),
+        "userId": tenant_user_id(tenant),
+        "projectId": tenant_project_id(tenant),
+        "createdAt": now,
+        "status": {"phase": phase.value, "updatedAt": now},
+        "name": body["name"],
+        "source": source,
+    }
+    for key in ("playbackPolicy", "profiles", "staticMp4", "c2pa"):
+        if body.get(key) is not None:
+            doc[key] = body[key]
+    if "creatorId" in body:
+        doc["creatorId"] = _creator_id(body["creatorId"])
+    if body.get("storage"):
+        storage = _storage(body["storage"], None)
+        if storage:
+            doc["storage"] = storage
+    return doc
+
+
+def new_upload_task(asset: Doc, url: str, body: Doc, now: int) -> Doc:
+    params: Doc = {"url": url, "thumbnails": True}
+    for key in ("profiles", "targetSegmentSizeSecs", "c2pa"):
+        if body.get(key) is not None:
+            params[key] = body[key]
+    return {
+        "id": new_id(),
+        "type": "upload",
+        "createdAt": now,
+        "outputAssetId": asset["id"],
+        "userId": asset["userId"],
+        "projectId": asset["projectId"],
+        "params": {"upload": params},
+        "status": {"phase": TaskPhase.PENDING.value, "updatedAt": now},
+    }
+
+
+def check_creation_extras(body: Doc) -> None:
+    """The checks Studio makes beyond the schema when an asset is created."""
+    if body.get("profiles") == []:
+        raise BadRequest("assets must have at least one profile")
+    encryption = body.get("encryption")
+    if encryption is not None and not body.get("playbackPolicy"):
+        raise BadRequest("a playbackPolicy is required when using encryption")
+
+
+# -- processing -------------------------------------------------------------------------
+
+
+def schedule(task: Doc, now: int) -> None:
+    """pending → waiting: what Studio's scheduler writes when a task is queued."""
+    task["status"] = {"phase": TaskPhase.WAITING.value, "updatedAt": now, "retries": 0}
+    task.setdefault("scheduledAt", now)
+
+
+def apply_step(step: Step, asset: Doc, task: Doc) -> bool:
+    """Write one planned step into the asset and its task; False if the asset is left as
+    it was (a retry re-queues the task only, as Studio does)."""
+    at = step.due_ms
+    retries = task["status"].get("retries", 0)
+    if step.kind is StepKind.RETRY:
+        task["status"] = {
+            "phase": TaskPhase.WAITING.value,
+            "updatedAt": at,
+            "retries": retries + 1,
+            "errorMessage": str(step.data.get("error") or "processing failed"),
+        }
+        return False
+    if step.kind in (StepKind.START, StepKind.PROGRESS):
+        progress = float(step.data.get("progress") or 0.0)
+        if asset["status"]["phase"] == AssetPhase.PROCESSING.value:
+            # After a retry the task starts again from 0; the asset's progress never drops.
+            progress_shown = max(progress, float(asset["status"].get("progress") or 0.0))
+        else:
+            progress_shown = progress
+        asset["status"] = {
+            "phase": AssetPhase.PROCESSING.value,
+            "updatedAt": at,
+            "progress": progress_shown,
+        }
+        task["status"] = {
+            "phase": TaskPhase.RUNNING.value,
+            "updatedAt": at,
+            "progress": progress,
+            "retries": retries,
+        }
+    elif step.kind is StepKind.READY:
+        spec = dict(step.data.get("spec") or {})
+        asset.update({k: v for k, v in spec.items() if v is not None})
+        asset["status"] = {"phase": AssetPhase.READY.value, "updatedAt": at}
+        task["status"] = {
+            "phase": TaskPhase.COMPLETED.value,
+            "updatedAt": at,
+            "progress": 1,
+            "retries": retries,
+        }
+        task["output"] = {"upload": {"assetSpec": _asset_spec(asset)}}
+    else:
+        error = str(step.data.get("error") or "processing failed")
+        asset["status"] = {"phase": AssetPhase.FAILED.value, "updatedAt": at, "errorMessage": error}
+        task["status"] = {
+            "phase": TaskPhase.FAILED.value,
+            "updatedAt": at,
+            "errorMessage": error,
+            "retries": retries,
+        }
+    return True
+
+
+def _asset_spec(asset: Doc) -> Doc:
+    # The SDKs parse assetSpec as an Asset, which requires id, name and source.
+    keys = ("id", "name", "source", "type", "size", "hash", "videoSpec", "playbackId")
+    return {k: asset[k] for k in keys if asset.get(k) is not None}
+
+
+# -- update -----------------------------------------------------------------------------
+
+
+def apply_patch(asset: Doc, patch: Doc) -> None:
+    """PATCH /asset/{id}'s field rules (the caller checks the asset is ready)."""
+    if "playbackPolicy" in patch:
+        old, new = asset.get("playbackPolicy"), patch["playbackPolicy"]
+        if _is_private(old) != _is_private(new):
+            raise UnprocessableEntity(
+                "cannot update playback policy from private to public or vice versa"
+            )
+        asset["playbackPolicy"] = new
+    if "name" in patch:
+        asset["name"] = patch["name"]
+    if "creatorId" in patch:
+        asset["creatorId"] = _creator_id(patch["creatorId"])
+    if "storage" in patch:
+        asset["storage"] = _storage(patch["storage"], asset.get("storage"))
+
+
+def _creator_id(value: Any) -> Any:
+    return {"type": "unverified", "value": value} if isinstance(value, str) else value
+
+
+def _is_private(policy: Any) -> bool:
+    return isinstance(policy, dict) and policy.get("type") not in (None, "public")
+
+
+def _storage(given: Doc, current: Doc | None) -> Doc:
+    """Record the IPFS spec asked for. The export itself is not emulated (see README)."""
+    ipfs = given.get("ipfs")
+    had_spec = bool(current and (current.get("ipfs") or {}).get("spec") is not None)
+    if ipfs is False or (ipfs is None and "ipfs" in given):
+        if had_spec:
+            raise BadRequest("Cannot remove asset from IPFS")
+        return current or {}
+    if ipfs is True:
+        spec: Doc = {}
+    elif isinstance(ipfs, dict):
+        spec = ipfs.get("spec") or {}
+    else:
+        return current or {}
+    return {"ipfs": {"spec": spec}}

@@ -9,7 +9,6 @@ scheduler, and what each step writes into the documents is emulator/documents.py
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -22,6 +21,7 @@ from emulator.blobs import Blobs
 from emulator.clock import Clock, ManualClock
 from emulator.errors import Forbidden, NotFound, UnprocessableEntity
 from emulator.events import NO_EVENTS, EventSink, step_events
+from emulator.keyed import KeyedJobs, KeyedLocks
 from emulator.media import Prober
 from emulator.models import (
     AssetPhase,
@@ -73,8 +73,8 @@ class Service:
         self.scheduler = Scheduler(store, clock, self.apply_step)
         self.events: EventSink = NO_EVENTS  # webhook events go here (emulator/delivery.py)
         # Background work per asset that moving time must wait for: a URL download, or
-        # hashing and probing media that arrived. asset id → (tenant, job)
-        self._jobs: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        # hashing and probing media that arrived; by asset id.
+        self._jobs = KeyedJobs()
         self._upload_locks = KeyedLocks()  # one upload body in flight per asset
         # Parts beside processing (tus uploads) that must see time move and resets; each
         # is called with the tenant, or None for everyone.
@@ -103,12 +103,7 @@ class Service:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
-        jobs = [job for _, job in self._jobs.values()]
-        for job in jobs:
-            job.cancel()
-        for job in jobs:
-            with contextlib.suppress(BaseException):
-                await job
+        await self._jobs.stop()
 
     # -- creating assets ----------------------------------------------------------------
 
@@ -299,18 +294,7 @@ class Service:
 
     def _spawn(self, row: AssetRow, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run an asset's background work where settle, delete, reset and stop can see it."""
-        asset_id = row.doc["id"]
-        job = asyncio.create_task(work, name=f"{getattr(work, '__name__', 'job')} {asset_id}")
-        self._jobs[asset_id] = (row.tenant, job)
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._jobs.get(asset_id, ("", None))[1] is done:
-                del self._jobs[asset_id]
-            if not done.cancelled() and done.exception() is not None:
-                log.error("%s failed", done.get_name(), exc_info=done.exception())
-
-        job.add_done_callback(forget)
-        return job
+        return self._jobs.spawn(row.tenant, row.doc["id"], work)
 
     async def _run_import(self, row: AssetRow) -> None:
         url = row.doc["source"]["url"]
@@ -345,10 +329,7 @@ class Service:
     async def settle(self, tenant: str | None = None) -> None:
         """Wait for the tenant's downloads and analyses in flight, so that time moves
         deterministically."""
-        jobs = [job for owner, job in list(self._jobs.values()) if tenant in (None, owner)]
-        for job in jobs:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(job)
+        await self._jobs.settle(tenant)
 
     # -- applying planned steps ---------------------------------------------------------
 
@@ -397,8 +378,7 @@ class Service:
         row = await self._owned_asset(tenant, asset_id, "Asset not found")
         self.events.emit(tenant, [("asset.deleted", row.doc)])  # the snapshot before deletion
         now = self.clock.now_ms(tenant)
-        if asset_id in self._jobs:
-            self._jobs[asset_id][1].cancel()
+        self._jobs.cancel(asset_id)
         row.doc.update(deleted=True, deletedAt=now)
         row.doc["status"] = {"phase": AssetPhase.DELETING.value, "updatedAt": now}
         media, row.media_path = row.media_path, None
@@ -431,9 +411,7 @@ class Service:
 
     async def reset(self, tenant: str | None) -> None:
         self.rules.forget(tenant)
-        for owner, job in list(self._jobs.values()):
-            if tenant in (None, owner):
-                job.cancel()
+        self._jobs.cancel_tenant(tenant)
         for hook in self.reset_hooks:
             await hook(tenant)
         for relative in await self.store.reset(tenant):
@@ -453,27 +431,6 @@ class Service:
     async def _save_clock(self) -> None:
         if isinstance(self.clock, ManualClock):
             await self.store.set_meta(CLOCK_META_KEY, json.dumps(self.clock.state()))
-
-
-class KeyedLocks:
-    """asyncio locks by key, forgotten once nobody holds or waits for them."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 def _updated_at(row: AssetRow) -> int:

@@ -1,0 +1,58 @@
+"""Persistence: the only package that runs SQL.
+
+Each area keeps its queries in its own module (assets.py: assets, tasks, steps, meta;
+tus.py: tus uploads; webhooks.py: webhooks, deliveries, their log), written as a mixin
+over one shared aiosqlite connection; schema.py owns the file and its migrations. Store
+combines the mixins, so callers keep one object (store.save(...), store.get_tus_upload(...))
+and the process keeps one connection: one aiosqlite worker thread and one writer, which
+is all SQLite allows at a time anyway.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from emulator.store.assets import (
+    ASSET_FIELDS,
+    TASK_FIELDS,
+    AssetRow,
+    AssetTables,
+    Changes,
+    TaskRow,
+)
+from emulator.store.base import Filter, ListQuery
+from emulator.store.schema import connect
+from emulator.store.tus import TusRow, TusTables
+from emulator.store.webhooks import (
+    WEBHOOK_FIELDS,
+    DeliveryRow,
+    LogRow,
+    WebhookRow,
+    WebhookTables,
+)
+
+__all__ = [
+    "ASSET_FIELDS",
+    "TASK_FIELDS",
+    "WEBHOOK_FIELDS",
+    "AssetRow",
+    "Changes",
+    "DeliveryRow",
+    "Filter",
+    "ListQuery",
+    "LogRow",
+    "Store",
+    "TaskRow",
+    "TusRow",
+    "WebhookRow",
+]
+
+
+class Store(AssetTables, TusTables, WebhookTables):
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Raises ConfigError if the file there is not a database this can use."""
+        return cls(await connect(path))
+
+    async def close(self) -> None:
+        await self._db.close()

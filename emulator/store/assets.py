@@ -1,0 +1,238 @@
+"""Assets, their tasks, their planned processing steps, and the meta key/value table.
+
+Assets and tasks are stored as their Studio documents (JSON), with the columns that lists
+filter and sort on kept beside them. Planned processing steps are rows too, so a restart
+resumes exactly where the server stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.models import Doc, Step, StepKind
+from emulator.store.base import ListQuery, Tables, from_row, tenant_scope
+
+# List fields a caller may filter or sort on, and the SQL expression behind each.
+ASSET_FIELDS: dict[str, str] = {
+    "id": "id",
+    "name": "name",
+    "playbackId": "playback_id",
+    "phase": "phase",
+    "sourceUrl": "source_url",
+    "sourceType": "source_type",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "creatorId": "json_extract(doc, '$.creatorId.value')",
+    "userId": "json_extract(doc, '$.userId')",
+    "projectId": "json_extract(doc, '$.projectId')",
+}
+TASK_FIELDS: dict[str, str] = {
+    "id": "id",
+    "type": "type",
+    "phase": "phase",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "outputAssetId": "json_extract(doc, '$.outputAssetId')",
+    "inputAssetId": "json_extract(doc, '$.inputAssetId')",
+    "userId": "json_extract(doc, '$.userId')",
+    "projectId": "json_extract(doc, '$.projectId')",
+}
+
+
+@dataclass
+class AssetRow:
+    tenant: str
+    doc: Doc
+    media_path: str | None = None
+
+
+@dataclass
+class TaskRow:
+    tenant: str
+    doc: Doc
+
+
+@dataclass
+class Changes:
+    """Everything one transition writes, applied in a single transaction."""
+
+    assets: list[AssetRow] = field(default_factory=list)
+    tasks: list[TaskRow] = field(default_factory=list)
+    add_steps: list[Step] = field(default_factory=list)
+    delete_steps: list[int] = field(default_factory=list)
+    delete_steps_of_asset: str | None = None
+
+
+class AssetTables(Tables):
+    # -- meta ---------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._row("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+        await self._db.commit()
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def save(self, changes: Changes) -> None:
+        db = self._db
+        try:
+            for a in changes.assets:
+                await db.execute(
+                    "INSERT INTO assets (id, tenant, playback_id, phase, name, source_type, "
+                    "source_url, created_at, updated_at, deleted, media_path, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
+                    "name = excluded.name, updated_at = excluded.updated_at, "
+                    "deleted = excluded.deleted, media_path = excluded.media_path, "
+                    "doc = excluded.doc",
+                    _asset_values(a),
+                )
+            for t in changes.tasks:
+                d = t.doc
+                await db.execute(
+                    "INSERT INTO tasks (id, tenant, asset_id, type, phase, created_at, "
+                    "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
+                    "updated_at = excluded.updated_at, doc = excluded.doc",
+                    (
+                        d["id"],
+                        t.tenant,
+                        d.get("outputAssetId") or d.get("inputAssetId"),
+                        d["type"],
+                        d["status"]["phase"],
+                        d["createdAt"],
+                        d["status"]["updatedAt"],
+                        json.dumps(d),
+                    ),
+                )
+            if changes.delete_steps_of_asset is not None:
+                await db.execute(
+                    "DELETE FROM steps WHERE asset_id = ?", (changes.delete_steps_of_asset,)
+                )
+            await db.executemany(
+                "DELETE FROM steps WHERE seq = ?", [(seq,) for seq in changes.delete_steps]
+            )
+            await db.executemany(
+                "INSERT INTO steps (tenant, due_ms, asset_id, task_id, kind, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (s.tenant, s.due_ms, s.asset_id, s.task_id, s.kind.value, json.dumps(s.data))
+                    for s in changes.add_steps
+                ],
+            )
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+    async def reset(self, tenant: str | None) -> list[str]:
+        """Delete a tenant's objects (None: everyone's); returns the media paths freed."""
+        where, args = tenant_scope(tenant)
+        rows = await self._rows(f"SELECT media_path FROM assets {where}", args)
+        paths = [str(r[0]) for r in rows if r[0]]
+        for table in ("assets", "tasks", "steps"):
+            await self._db.execute(f"DELETE FROM {table} {where}", args)
+        await self._db.commit()
+        return paths
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get_asset(self, asset_id: str) -> AssetRow | None:
+        return await self._one_asset("id = ?", (asset_id,))
+
+    async def get_asset_by_playback_id(self, playback_id: str) -> AssetRow | None:
+        return await self._one_asset("playback_id = ?", (playback_id,))
+
+    async def find_recent_import(self, tenant: str, url: str, since_ms: int) -> AssetRow | None:
+        return await self._one_asset(
+            "tenant = ? AND source_url = ? AND deleted = 0 AND created_at >= ? "
+            "AND phase IN ('waiting', 'processing') ORDER BY created_at DESC",
+            (tenant, url, since_ms),
+        )
+
+    async def _one_asset(self, where: str, args: tuple[Any, ...]) -> AssetRow | None:
+        sql = f"SELECT tenant, media_path, doc FROM assets WHERE {where} LIMIT 1"
+        row = await self._row(sql, args)
+        if row is None:
+            return None
+        return AssetRow(tenant=row[0], media_path=row[1], doc=json.loads(row[2]))
+
+    async def imports_in_flight(self) -> list[AssetRow]:
+        """URL imports still waiting with nothing planned: their download must (re)start."""
+        return await self._waiting_unplanned("source_type = 'url' AND media_path IS NULL")
+
+    async def arrivals_in_flight(self) -> list[AssetRow]:
+        """Assets whose media is on disk with nothing planned: stopped while the media was
+        being hashed and probed, which must run again."""
+        return await self._waiting_unplanned("media_path IS NOT NULL")
+
+    async def _waiting_unplanned(self, condition: str) -> list[AssetRow]:
+        sql = (
+            "SELECT tenant, media_path, doc FROM assets WHERE phase = 'waiting' "
+            f"AND deleted = 0 AND {condition} AND id NOT IN (SELECT asset_id FROM steps)"
+        )
+        rows = await self._rows(sql)
+        return [AssetRow(tenant=r[0], media_path=r[1], doc=json.loads(r[2])) for r in rows]
+
+    async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
+        return await self._list("assets", ASSET_FIELDS, "deleted = 0 AND ", tenant, query)
+
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        row = await self._row("SELECT tenant, doc FROM tasks WHERE id = ?", (task_id,))
+        return None if row is None else TaskRow(tenant=row[0], doc=json.loads(row[1]))
+
+    async def tasks_of_asset(self, asset_id: str) -> list[TaskRow]:
+        sql = "SELECT tenant, doc FROM tasks WHERE asset_id = ? ORDER BY created_at"
+        rows = await self._rows(sql, (asset_id,))
+        return [TaskRow(tenant=r[0], doc=json.loads(r[1])) for r in rows]
+
+    async def list_tasks(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
+        return await self._list("tasks", TASK_FIELDS, "", tenant, query)
+
+    # -- steps --------------------------------------------------------------------------
+
+    async def steps(self, tenant: str | None = None) -> list[Step]:
+        """Planned steps in due order (all tenants, or one)."""
+        where, args = tenant_scope(tenant)
+        sql = (
+            "SELECT seq, tenant, due_ms, asset_id, task_id, kind, data FROM steps "
+            f"{where} ORDER BY due_ms, seq"
+        )
+        rows = await self._rows(sql, args)
+        return [from_row(Step, r, kind=StepKind, data=json.loads) for r in rows]
+
+
+def _text(value: str | None) -> str | None:
+    """A column-safe copy: JSON allows lone surrogates, SQLite's UTF-8 text does not.
+    (The document itself keeps the original, escaped by json.dumps.)"""
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _asset_values(a: AssetRow) -> tuple[Any, ...]:
+    d = a.doc
+    source = d.get("source") or {}
+    return (
+        d["id"],
+        a.tenant,
+        d["playbackId"],
+        d["status"]["phase"],
+        _text(d["name"]),
+        source.get("type"),
+        _text(source.get("url")),
+        d["createdAt"],
+        d["status"]["updatedAt"],
+        1 if d.get("deleted") else 0,
+        a.media_path,
+        json.dumps(d),
+    )

@@ -1,0 +1,164 @@
+"""The database file: its schema, its migrations, and opening it.
+
+Schema changes go through PRAGMA user_version: migration N (counting from 1) runs once,
+on a database whose user_version is below N, so an existing file only ever moves forward.
+Append new migrations; never edit or reorder one that has shipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+from emulator.errors import ConfigError
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE assets (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        playback_id TEXT NOT NULL UNIQUE,
+        phase TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source_type TEXT,
+        source_url TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        media_path TEXT,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX assets_by_tenant ON assets (tenant, deleted, updated_at DESC, created_at DESC);
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        asset_id TEXT,
+        type TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX tasks_by_tenant ON tasks (tenant, updated_at DESC, created_at DESC);
+    CREATE INDEX tasks_by_asset ON tasks (asset_id);
+    CREATE TABLE steps (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        asset_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX steps_by_due ON steps (due_ms, seq);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # tus resumable uploads (emulator/tus.py): one row per upload, kept so a restart
+    # leaves every unfinished upload resumable at the offset it had reached.
+    """
+    CREATE TABLE tus_uploads (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        token TEXT NOT NULL,
+        length INTEGER,
+        upload_offset INTEGER NOT NULL,
+        metadata TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        completed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tus_uploads_by_tenant ON tus_uploads (tenant, expires_at);
+    """,
+    # Webhooks (emulator/webhooks.py, emulator/delivery.py): the subscriptions, deliveries
+    # still to attempt (due_ms NULL while a fault holds one back), and the attempt log.
+    """
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        origin TEXT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX webhooks_by_tenant ON webhooks (tenant, deleted, created_at DESC);
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        webhook_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        due_ms INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        fault TEXT,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, due_ms, seq);
+    CREATE TABLE webhook_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        tenant TEXT NOT NULL,
+        webhook_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        asset_id TEXT,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX webhook_log_by_webhook ON webhook_log (webhook_id, created_at DESC);
+    CREATE INDEX webhook_log_by_tenant ON webhook_log (tenant, seq);
+    """,
+)
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    """Open (creating if need be) and migrate the database at path.
+
+    Raises ConfigError if the file there is not a database this can use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Only reads: a file that is not a database fails here, before anything writes
+        # to it, and without aiosqlite, whose worker thread outlives a failed connect.
+        await asyncio.to_thread(_read_schema, path)
+        db = await aiosqlite.connect(path)
+    except sqlite3.Error as exc:
+        raise _unusable(path, exc) from exc
+    try:
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await _migrate(db)
+    except sqlite3.Error as exc:
+        # Close it, or its worker thread keeps the process alive after the error.
+        await db.close()
+        raise _unusable(path, exc) from exc
+    return db
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+        await db.executescript(script)
+        await db.execute(f"PRAGMA user_version = {number}")
+    await db.commit()
+
+
+def _read_schema(path: Path) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        db.close()
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
+    return ConfigError(
+        f"{path} is not a usable SQLite database ({exc}): move it away, or choose another "
+        "--data-dir (env LIVEPEER_EMULATOR_DATA_DIR)"
+    )

@@ -43,7 +43,6 @@ from emulator.scenarios.model import (
     Rule,
     Scenario,
 )
-from emulator.scenarios.nodes import parse_duration_ms
 from emulator.scenarios.problems import Problem, ScenarioError
 
 __all__ = [
@@ -71,7 +70,6 @@ __all__ = [
     "load_request",
     "load_shipped",
     "parse",
-    "parse_duration_ms",
     "shipped_dir",
     "shipped_names",
     "validate_files",

@@ -17,7 +17,6 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from emulator.errors import ConfigError
 from emulator.scenarios.problems import Problem, ScenarioError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
@@ -38,14 +37,6 @@ def compose(text: str, source: str) -> Node | None:
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError([Problem(source, line, f"not valid YAML: {reason}")]) from None
-
-
-def parse_duration_ms(value: Any, where: str) -> int:
-    """A duration with a unit (500ms, 2s, 1.5m) in milliseconds; ConfigError otherwise."""
-    ms, problem = _duration(value, where)
-    if ms is None:
-        raise ConfigError(problem)
-    return ms
 
 
 def _duration(value: Any, where: str) -> tuple[int | None, str]:

@@ -37,11 +37,12 @@ from urllib.parse import urlsplit
 
 from harness import (
     SAMPLE_MP4,
+    RssSampler,
     Server,
-    call,
     cpu_seconds,
     median,
     pin_self,
+    poll_asset,
     proc_status_kib,
     request_upload,
     row,
@@ -50,7 +51,6 @@ from harness import (
     start_emulator,
     verdict,
 )
-from upload import RssSampler
 
 KEY = "bench-tus"
 BLOCK = 1024 * 1024
@@ -194,19 +194,11 @@ def measure(server: Server, mib: int, job: object) -> Transfer:
     return Transfer(seconds, (peak_kib - before_kib) / 1024, cpu, mib)
 
 
-def check_ready(server: Server, asset_id: str, body: Body, timeout: float = 120.0) -> None:
-    """Poll (a benchmark, not a test) until hashing, probing and the (instant) timeline
-    are done, then check."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status, asset = call("GET", f"{server.root}/api/asset/{asset_id}", key=KEY)
-        if status != 200 or asset["status"]["phase"] not in ("waiting", "processing"):
-            break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    if status != 200 or asset["status"]["phase"] != "ready":
-        raise RuntimeError(f"asset {asset_id} is not ready: {status} {asset}")
+def check_ready(server: Server, asset_id: str, body: Body) -> None:
+    """Wait out hashing, probing and the (instant) timeline, then check the result."""
+    asset = poll_asset(server, KEY, asset_id, while_in=("waiting", "processing"))
+    if asset["status"]["phase"] != "ready":
+        raise RuntimeError(f"asset {asset_id} is not ready: {asset}")
     if {"hash": body.sha256, "algorithm": "sha256"} not in asset["hash"]:
         raise RuntimeError(f"asset {asset_id} sha256 differs from the source's")
 

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -179,6 +180,39 @@ def request_upload(server: Server, key: str, name: str) -> dict[str, Any]:
         raise RuntimeError(f"request-upload answered {status}: {body}")
     assert isinstance(body, dict)
     return body
+
+
+def poll_asset(
+    server: Server, key: str, asset_id: str, *, while_in: tuple[str, ...], timeout: float = 120.0
+) -> dict[str, Any]:
+    """Poll (a benchmark may; tests never do) while the asset's phase is one of `while_in`,
+    which covers the hashing and probing the emulator does after answering an upload."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, asset = call("GET", f"{server.root}/api/asset/{asset_id}", key=key)
+        if status != 200:
+            raise RuntimeError(f"GET asset {asset_id} answered {status}: {asset}")
+        if asset["status"]["phase"] not in while_in:
+            return dict(asset)
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"asset {asset_id} still {asset['status']['phase']} after {timeout:g} s"
+            )
+        time.sleep(0.01)
+
+
+class RssSampler(threading.Thread):
+    """Highest VmRSS of a process, sampled until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kib = proc_status_kib(pid, "VmRSS")
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(0.01):
+            self.peak_kib = max(self.peak_kib, proc_status_kib(self.pid, "VmRSS"))
 
 
 # -- load generation -------------------------------------------------------------------

@@ -28,18 +28,18 @@ import asyncio
 import hashlib
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from harness import (
+    RssSampler,
     Server,
-    call,
     cpu_seconds,
     median,
     pin_self,
+    poll_asset,
     proc_status_kib,
     request_upload,
     row,
@@ -73,20 +73,6 @@ class Put:
     @property
     def cpu_per_gib(self) -> float:
         return self.cpu_seconds * 1024 / self.mib
-
-
-class RssSampler(threading.Thread):
-    """Highest VmRSS of a process, sampled until stopped."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak_kib = proc_status_kib(pid, "VmRSS")
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.wait(0.01):
-            self.peak_kib = max(self.peak_kib, proc_status_kib(self.pid, "VmRSS"))
 
 
 async def _put(url: str, mib: int, block: bytes) -> tuple[int, float, float]:
@@ -149,17 +135,6 @@ def put(
     return Put(status, seconds, tail, growth, mib, put_cpu, after_seconds, after_cpu)
 
 
-def wait_analysed(server: Server, asset_id: str, timeout: float = 120.0) -> None:
-    """Poll (this is a benchmark, not a test) until the asset has left `waiting`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, asset = call("GET", f"{server.root}/api/asset/{asset_id}", key=KEY)
-        if status == 200 and asset["status"]["phase"] != "waiting":
-            return
-        time.sleep(0.01)
-    raise RuntimeError(f"asset {asset_id} still waiting after {timeout:g} s")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -185,7 +160,7 @@ def main() -> int:
             try:
                 created = request_upload(server, KEY, f"bench {n}")
                 asset_id = created["asset"]["id"]
-                analysed = lambda: wait_analysed(server, asset_id)  # noqa: B023, E731
+                analysed = lambda: poll_asset(server, KEY, asset_id, while_in=("waiting",))  # noqa: B023, E731
                 emu.append(put(server, str(created["url"]), args.mib, block, analysed))
             finally:
                 server.stop()

@@ -1,9 +1,11 @@
 """Webhook delivery: events fanned out to subscribed webhooks, signed POSTs, retries on the
 emulator's clock, the attempt log, and the delivery faults a scenario asks for.
 
-The service hands events over without waiting (EventSink.emit). An intake task turns each
-into one stored delivery per subscribed webhook, and one worker per webhook sends them in
-order, so a slow or dead receiver only ever holds up its own deliveries. Retries are
+The service stores events in the outbox, in the same transaction as the change that
+raised them, and only then says so (EventSink.notify), so a stop at any moment loses no
+event. An intake task turns each stored event into one stored delivery per subscribed
+webhook (and removes it from the outbox, in one transaction), and one worker per webhook
+sends them in order, so a slow or dead receiver only ever holds up its own deliveries. Retries are
 stored with a due time on the emulator's clock: with the real clock a timer sends them;
 with the manual clock the scheduler's advance() walks through them (run_due/due_times),
 so a test sees attempts at +0, +5 s, +15 s without waiting.
@@ -26,8 +28,8 @@ from typing import Any
 import aiohttp
 
 from emulator.clock import Clock, monotonic
-from emulator.events import Event, WebhookFault, freeze
-from emulator.models import Doc, new_id
+from emulator.events import WebhookFault
+from emulator.models import Doc, Event, new_id
 from emulator.store import DeliveryRow, LogRow, Store, WebhookRow
 from emulator.wire import asset_out, task_out
 
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "livepeer.studio"
 TIMEOUT_SECONDS = 30.0  # Studio gives a receiver 30 s
+# With the manual clock a test is waiting on each `advance` that sends deliveries: a
+# receiver gets 2 s there (loopback receivers answer in milliseconds), and one advance
+# waits at most 5 s in all for attempts; what is still in flight then finishes in the
+# background, and its retry is due on the clock as usual. A receiver that never answers
+# used to hold a 20 s advance for 3 x 30 s.
+MANUAL_CLOCK_TIMEOUT_SECONDS = 2.0
+ADVANCE_WAIT_SECONDS = 5.0
 FIRST_BACKOFF_MS = 5_000  # then doubling ...
 MAX_BACKOFF_MS = 3_600_000  # ... up to an hour
 MAX_RETRIES = 33
@@ -101,8 +110,10 @@ class Deliveries:
         self.store = store
         self.clock = clock
         self.faults = faults  # the scenario's webhook rules (emulator/rulebook.py)
-        self.timeout = TIMEOUT_SECONDS
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.timeout = MANUAL_CLOCK_TIMEOUT_SECONDS if clock.manual else TIMEOUT_SECONDS
+        self.advance_wait_seconds = ADVANCE_WAIT_SECONDS
+        self._outbox_wake = asyncio.Event()  # events were stored: fan them out
+        self._outbox_lock = asyncio.Lock()  # one fan-out pass at a time, in outbox order
         self._workers: dict[str, tuple[str, asyncio.Task[None]]] = {}  # webhook → (tenant, job)
         self._dirty: set[str] = set()  # webhooks with something new to look at
         self._wake = asyncio.Event()
@@ -114,6 +125,7 @@ class Deliveries:
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(auto_decompress=False)
         self._jobs.append(asyncio.create_task(self._intake(), name="webhook intake"))
+        self._outbox_wake.set()  # events a previous run stored but did not fan out
         if not self.clock.manual:
             self._jobs.append(asyncio.create_task(self._timer(), name="webhook timer"))
         # Deliveries left due by a previous run go out now.
@@ -140,31 +152,34 @@ class Deliveries:
 
     # -- the event sink -----------------------------------------------------------------
 
-    def emit(self, tenant: str, events: Sequence[tuple[str, Doc]]) -> list[str]:
-        now = self.clock.now_ms(tenant)
-        out = []
-        for name, subject in events:
-            event = Event(new_id(), tenant, name, now, freeze(subject))
-            self._queue.put_nowait(event)
-            out.append(event.id)
-        return out
+    def notify(self) -> None:
+        self._outbox_wake.set()
 
     async def _intake(self) -> None:
         while True:
-            event = await self._queue.get()
+            await self._outbox_wake.wait()
+            self._outbox_wake.clear()
             try:
-                await self._fan_out(event)
-            except Exception:  # one bad event must not stop every later one
-                log.exception("fanning out %s failed", event.name)
-            finally:
-                self._queue.task_done()
+                await self._drain_outbox()
+            except Exception:  # keep the intake alive (and not spinning); the log has it
+                log.exception("reading the webhook outbox failed")
+                await self.clock.wait(1.0)
+                self._outbox_wake.set()
+
+    async def _drain_outbox(self) -> None:
+        """Fan out every stored event, oldest first."""
+        async with self._outbox_lock:
+            while events := await self.store.pending_events():
+                for event in events:
+                    await self._fan_out(event)
 
     async def _fan_out(self, event: Event) -> None:
         hooks = [
             h for h in await self.store.live_webhooks(event.tenant) if event.name in _events_of(h)
         ]
         rows = [row for hook in hooks for row in self._planned(event, hook)]
-        await self.store.add_deliveries(rows)
+        assert event.seq is not None
+        await self.store.deliver_event(event.seq, rows)
         for hook in hooks:
             self._kick(hook.doc["id"], event.tenant)
 
@@ -190,9 +205,10 @@ class Deliveries:
 
     # -- running deliveries -------------------------------------------------------------
 
-    async def run_due(self, tenant: str | None = None) -> None:
-        """Attempt everything due now (the tenant's, or everyone's) and wait for it."""
-        await self._queue.join()  # every event emitted so far has its deliveries stored
+    async def run_due(self, tenant: str | None = None, deadline: float | None = None) -> None:
+        """Attempt everything due now (the tenant's, or everyone's) and wait for it, or
+        only until `deadline` (a monotonic() time) if one is given."""
+        await self._drain_outbox()  # every event stored so far has its deliveries stored
         for owner, webhook_id, due in await self.store.delivery_due_times(tenant):
             if due <= self.clock.now_ms(owner):
                 self._kick(webhook_id, owner)
@@ -202,7 +218,8 @@ class Deliveries:
             if tenant in (None, owner) and not job.done()
         ]
         if busy:
-            await asyncio.wait(busy)
+            wait = None if deadline is None else max(deadline - monotonic(), 0.0)
+            await asyncio.wait(busy, timeout=wait)
 
     async def due_times(self, tenant: str | None = None) -> list[tuple[str, int]]:
         """(tenant, due ms) of deliveries waiting for a later time, for the scheduler.

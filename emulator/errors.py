@@ -47,5 +47,17 @@ class InternalServerError(ApiError):
     status = 500
 
 
+class InsufficientStorage(ApiError):
+    """The data dir's disk is full. Studio has no such answer (its storage does not fill
+    up); 507 says what happened, and DELETE keeps working so space can be freed."""
+
+    status = 507
+
+
+STORAGE_FULL_MESSAGE = (
+    "insufficient storage: the emulator's data dir is full; delete assets or free disk space"
+)
+
+
 class ConfigError(Exception):
     """A setting or a file the server was given cannot be used; the CLI prints it and exits."""

@@ -8,12 +8,12 @@ the event over, so no API request and no processing step is slowed by a receiver
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emulator.models import Doc, StepKind
+from emulator.models import Doc, Event, StepKind, new_id
 
 ASSET_EVENTS = ("asset.created", "asset.updated", "asset.ready", "asset.failed", "asset.deleted")
 TASK_EVENTS = ("task.spawned", "task.updated", "task.completed", "task.failed")
@@ -49,36 +49,35 @@ class WebhookFault:
     delay_ms: int = 0  # for "delay"
 
 
-@dataclass(frozen=True)
-class Event:
-    """One emitted event: its id stays the same for every attempt to deliver it."""
-
-    id: str
-    tenant: str
-    name: str
-    created_at: int
-    subject: Doc  # the stored asset or task, frozen at emission time
-
-
 class EventSink(Protocol):
-    def emit(self, tenant: str, events: Sequence[tuple[str, Doc]]) -> list[str]:
-        """Hand over events (name, asset-or-task doc) in order; returns their ids."""
+    def notify(self) -> None:
+        """Events were stored in the outbox (with the change that raised them): go and
+        deliver them. Never waits."""
         ...
 
 
 class NoEvents:
-    """The default sink: nothing is subscribed."""
+    """The default sink: nothing is delivered (the outbox keeps the events)."""
 
-    def emit(self, tenant: str, events: Sequence[tuple[str, Doc]]) -> list[str]:
-        return []
+    def notify(self) -> None:
+        pass
 
 
 NO_EVENTS = NoEvents()
 
 
-def freeze(doc: Doc) -> Doc:
-    # The service keeps mutating its documents; an event shows them as they were.
-    return copy.deepcopy(doc)
+def make_events(tenant: str, now: int, events: Sequence[tuple[str, Doc]]) -> list[Event]:
+    """Events (name, asset-or-task doc) in order, each with the id every delivery attempt
+    of it will carry, and its subject copied as it is now: the service keeps changing its
+    documents, and an event shows them as they were."""
+    return [Event(new_id(), tenant, name, now, _snapshot(doc)) for name, doc in events]
+
+
+def _snapshot(doc: Doc) -> Doc:
+    # A JSON round trip rather than copy.deepcopy: it recurses in C, so a document nested
+    # a few hundred levels (stored before bodies were depth-capped) still copies.
+    copied: Doc = json.loads(json.dumps(doc))
+    return copied
 
 
 def step_events(kind: StepKind, asset: Doc, task: Doc) -> list[tuple[str, Doc]]:

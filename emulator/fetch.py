@@ -34,7 +34,9 @@ async def download(
         raise DownloadFailed(f"failed to download: file larger than {max_bytes} bytes") from None
     except asyncio.TimeoutError:
         raise DownloadFailed(f"failed to download: timed out after {timeout:g}s") from None
-    except aiohttp.InvalidURL:
+    except (aiohttp.InvalidURL, ValueError):
+        # ValueError: also a host name IDNA cannot encode (`http://a..b/`), raised by
+        # aiohttp before any lookup; UnicodeError is one.
         raise DownloadFailed(f"failed to download: invalid URL {url}") from None
     except aiohttp.ClientConnectorError as exc:
         raise DownloadFailed(

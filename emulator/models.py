@@ -109,3 +109,15 @@ class Step:
     kind: StepKind
     data: Doc = field(default_factory=dict)
     seq: int | None = None  # assigned by the store; orders steps due at the same time
+
+
+@dataclass(frozen=True)
+class Event:
+    """One webhook event: its id stays the same for every attempt to deliver it."""
+
+    id: str
+    tenant: str
+    name: str
+    created_at: int
+    subject: Doc  # the stored asset or task, as it was when the event was raised
+    seq: int | None = None  # its place in the outbox, once stored

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from emulator.clock import Clock, ManualClock
+from emulator.clock import Clock, ManualClock, monotonic
 from emulator.models import Step
 from emulator.store import Store
 
@@ -29,7 +29,12 @@ class TimedWork(Protocol):
         """(tenant, due ms) of what is waiting for a later time."""
         ...
 
-    async def run_due(self, tenant: str | None) -> None: ...
+    async def run_due(self, tenant: str | None, deadline: float | None = None) -> None:
+        """Run what is due; wait for it until `deadline` (monotonic seconds) at most."""
+        ...
+
+    # How long, in wall-clock seconds, one advance() may wait for this work in all.
+    advance_wait_seconds: float
 
 
 class Scheduler:
@@ -79,9 +84,11 @@ class Scheduler:
         clock = self._clock
         if not isinstance(clock, ManualClock):
             raise TypeError("advance needs the manual clock")
+        budget = max((other.advance_wait_seconds for other in self.also), default=0.0)
+        deadline = monotonic() + budget
         async with self._lock:
             applied = await self._run_due_locked(tenant)
-            await self._run_also(tenant)
+            await self._run_also(tenant, deadline)
             remaining = ms
             while True:
                 steps = await self._store.steps(tenant)
@@ -97,11 +104,11 @@ class Scheduler:
                 clock.advance_ms(wait, tenant)
                 remaining -= wait
                 applied += await self._run_due_locked(tenant)
-                await self._run_also(tenant)
+                await self._run_also(tenant, deadline)
 
-    async def _run_also(self, tenant: str | None) -> None:
+    async def _run_also(self, tenant: str | None, deadline: float) -> None:
         for other in self.also:
-            await other.run_due(tenant)
+            await other.run_due(tenant, deadline)
 
     async def _run_forever(self) -> None:
         while True:

@@ -14,14 +14,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from emulator import blobs, documents, fetch, timeline
 from emulator.blobs import Blobs
-from emulator.clock import Clock, ManualClock
+from emulator.clock import Clock, ManualClock, real_delay
 from emulator.errors import Forbidden, NotFound, UnprocessableEntity
-from emulator.events import NO_EVENTS, EventSink, step_events
-from emulator.keyed import KeyedJobs, KeyedLocks
+from emulator.events import NO_EVENTS, EventSink, make_events, step_events
+from emulator.keyed import KeyedJobs
 from emulator.media import Prober
 from emulator.models import (
     AssetPhase,
@@ -75,7 +75,6 @@ class Service:
         # Background work per asset that moving time must wait for: a URL download, or
         # hashing and probing media that arrived; by asset id.
         self._jobs = KeyedJobs()
-        self._upload_locks = KeyedLocks()  # one upload body in flight per asset
         # Parts beside processing (tus uploads) that must see time move and resets; each
         # is called with the tenant, or None for everyone.
         self.clock_hooks: list[Callable[[str | None], Awaitable[None]]] = []
@@ -117,10 +116,10 @@ class Service:
         task = documents.new_upload_task(
             asset, f"{origin}/asset/{asset['playbackId']}/video", body, now
         )
-        await self.store.save(
-            Changes(assets=[AssetRow(tenant, asset)], tasks=[TaskRow(tenant, task)])
+        events = make_events(tenant, now, [("asset.created", asset), ("task.spawned", task)])
+        await self._save(
+            Changes(assets=[AssetRow(tenant, asset)], tasks=[TaskRow(tenant, task)], events=events)
         )
-        self.events.emit(tenant, [("asset.created", asset), ("task.spawned", task)])
         return {"asset": asset, "task": {"id": task["id"]}}, self.tokens.issue(asset["playbackId"])
 
     async def import_from_url(self, tenant: str, body: Doc) -> tuple[bool, Doc]:
@@ -138,9 +137,10 @@ class Service:
         task = documents.new_upload_task(asset, body["url"], body, now)
         documents.schedule(task, now)
         row = AssetRow(tenant, asset)
-        await self.store.save(Changes(assets=[row], tasks=[TaskRow(tenant, task)]))
-        events = [("asset.created", asset), ("task.spawned", task), ("task.updated", task)]
-        self.events.emit(tenant, events)
+        events = make_events(
+            tenant, now, [("asset.created", asset), ("task.spawned", task), ("task.updated", task)]
+        )
+        await self._save(Changes(assets=[row], tasks=[TaskRow(tenant, task)], events=events))
         self._spawn(row, self._run_import(row))
         return True, {"asset": asset, "task": {"id": task["id"]}}
 
@@ -148,17 +148,28 @@ class Service:
 
     async def receive_upload(self, token: str | None, chunks: AsyncIterator[bytes]) -> None:
         """A direct PUT: stream the body to disk, then schedule processing."""
-        row, _ = await self.upload_target(token)
+        row, _ = await self.upload_target(token, via="direct")
         asset_id = row.doc["id"]
         # A retry may arrive before the server has noticed that the previous attempt's
-        # connection died: it waits for that attempt to end instead of being refused.
-        async with self._upload_locks.hold(asset_id):
-            await self.upload_target(token)  # still pending, now that we hold the lock
+        # connection died: it waits for that attempt to end (within the upload idle
+        # timeout) instead of being refused. While held, tus creation is refused.
+        async with self.blobs.writers.hold(asset_id):
+            await self.upload_target(token, via="direct")  # still pending, now that we hold it
             received = await self.blobs.receive(chunks, asset_id)
             await self.media_arrived(asset_id, received)
 
-    async def upload_target(self, token: str | None) -> tuple[AssetRow, TaskRow]:
-        """The asset and pending upload task a signed upload token points at."""
+    async def upload_target(
+        self, token: str | None, via: Literal["direct", "tus"] | None = None
+    ) -> tuple[AssetRow, TaskRow]:
+        """The asset and pending upload task a signed upload token points at.
+
+        `via` names the way bytes are about to come: one asset takes one upload, so a way
+        is refused while the other is under way (else both would land, and the asset be
+        processed, and its webhooks sent, twice). Studio has no such guard; its refusal
+        of an upload that can no longer land is 422 (`asset has already been uploaded`),
+        so these are 422 too, which tus-js-client gives up on rather than retrying (as it
+        would a 409 or 423).
+        """
         try:
             playback_id = self.tokens.verify(token)
         except InvalidToken as exc:
@@ -175,6 +186,19 @@ class Service:
             or tasks[0].doc["status"]["phase"] != TaskPhase.PENDING.value
         ):
             raise UnprocessableEntity("asset has already been uploaded")
+        if via == "direct":
+            # emulator/tus.py names an upload after the asset's playbackId.
+            tus = await self.store.get_tus_upload(f"directUpload/{playback_id}")
+            if (
+                tus is not None
+                and not tus.completed
+                and tus.expires_at > self.clock.now_ms(tus.tenant)
+            ):
+                raise UnprocessableEntity(
+                    "asset has a tus upload in progress: finish or terminate it"
+                )
+        elif via == "tus" and self.blobs.writers.busy(row.doc["id"]):
+            raise UnprocessableEntity("asset has a direct upload in progress")
         return row, tasks[0]
 
     async def tenant_of_upload_token(
@@ -215,11 +239,12 @@ class Service:
         now = self.clock.now_ms(tenant)
         row.media_path = self.blobs.relative(received.path)
         row.doc["status"] = {"phase": AssetPhase.WAITING.value, "updatedAt": now}
+        changes = Changes(assets=[row], tasks=[task])
         if task.doc["status"]["phase"] == TaskPhase.PENDING.value:
             documents.schedule(task.doc, now)
             # Only the task: Studio writes this asset phase straight to the database.
-            self.events.emit(tenant, [("task.updated", task.doc)])
-        await self.store.save(Changes(assets=[row], tasks=[task]))
+            changes.events = make_events(tenant, now, [("task.updated", task.doc)])
+        await self._save(changes)
         return row
 
     async def _analyse(self, asset_id: str, path: Path, arrived_at: int) -> None:
@@ -235,7 +260,8 @@ class Service:
             return
         task = (await self.store.tasks_of_asset(asset_id))[0]
         steps = self._plan(row, task.doc, arrived_at, probe=probe, digests=digests)
-        await self.store.save(Changes(add_steps=steps))
+        # Replaces any plan a stop cut short (Store.arrivals_in_flight finds those).
+        await self.store.save(Changes(add_steps=steps, delete_steps_of_asset=asset_id))
         await self.scheduler.run_due(row.tenant)
         self.scheduler.wake()
 
@@ -294,35 +320,57 @@ class Service:
 
     def _spawn(self, row: AssetRow, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run an asset's background work where settle, delete, reset and stop can see it."""
-        return self._jobs.spawn(row.tenant, row.doc["id"], work)
+        asset_id = row.doc["id"]
+        return self._jobs.spawn(row.tenant, asset_id, self._guarded(asset_id, work))
+
+    async def _guarded(self, asset_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Background work that dies (a bug, a full disk) must not leave its asset waiting
+        forever: the asset fails instead, with a message saying so. Recording the failure
+        is retried while the store cannot write (a full disk), until it can."""
+        try:
+            await work
+            return
+        except Exception as exc:
+            log.exception("background work on asset %s failed", asset_id)
+            error = f"internal error while processing the file: {type(exc).__name__}: {exc}"
+        pause = 1.0
+        while True:
+            try:
+                await self._fail_processing(asset_id, error)
+                return
+            except Exception:
+                log.exception("recording the failure of asset %s failed; retrying", asset_id)
+            await real_delay(pause)
+            pause = min(pause * 2, 30.0)
 
     async def _run_import(self, row: AssetRow) -> None:
         url = row.doc["source"]["url"]
         limits = self.import_limits
         injected = self.rules.import_error(row.tenant, row.doc.get("name"), url)
         if injected is not None:  # a scenario's import fault: fail as the download would
-            await self._import_failed(row.doc["id"], injected)
+            await self._fail_processing(row.doc["id"], injected)
             return
         try:
             received = await fetch.download(
                 url, self.blobs, row.doc["id"], max_bytes=limits.max_bytes, timeout=limits.timeout
             )
         except fetch.DownloadFailed as exc:
-            await self._import_failed(row.doc["id"], str(exc))
+            await self._fail_processing(row.doc["id"], str(exc))
             return
         # Already this asset's background job: analyse here rather than in a new one.
         arrived = await self._mark_arrived(row.doc["id"], received)
         if arrived is not None:
             await self._analyse(row.doc["id"], received.path, _updated_at(arrived))
 
-    async def _import_failed(self, asset_id: str, error: str) -> None:
+    async def _fail_processing(self, asset_id: str, error: str) -> None:
+        """Plan the asset's failure with `error` (a download that failed, or a job that died)."""
         row = await self.store.get_asset(asset_id)
         if row is None or row.doc.get("deleted"):
             return
         task = (await self.store.tasks_of_asset(asset_id))[0]
         now = self.clock.now_ms(row.tenant)
         steps = self._plan(row, task.doc, now, error=error)
-        await self.store.save(Changes(add_steps=steps))
+        await self.store.save(Changes(add_steps=steps, delete_steps_of_asset=asset_id))
         await self.scheduler.run_due(row.tenant)
         self.scheduler.wake()
 
@@ -332,6 +380,12 @@ class Service:
         await self._jobs.settle(tenant)
 
     # -- applying planned steps ---------------------------------------------------------
+
+    async def _save(self, changes: Changes) -> None:
+        """Store a transition with its events (one transaction), then have them sent."""
+        await self.store.save(changes)
+        if changes.events:
+            self.events.notify()
 
     async def apply_step(self, step: Step) -> None:
         changes = Changes(delete_steps=[step.seq] if step.seq is not None else [])
@@ -344,8 +398,9 @@ class Service:
         if documents.apply_step(step, asset, task_doc):
             changes.assets.append(row)
         changes.tasks.append(task)
-        await self.store.save(changes)
-        self.events.emit(step.tenant, step_events(step.kind, asset, task_doc))
+        now = self.clock.now_ms(step.tenant)
+        changes.events = make_events(step.tenant, now, step_events(step.kind, asset, task_doc))
+        await self._save(changes)
 
     # -- reading and changing assets ----------------------------------------------------
 
@@ -369,21 +424,24 @@ class Service:
         if asset["status"]["phase"] != AssetPhase.READY.value:
             raise UnprocessableEntity("asset is not ready")
         documents.apply_patch(asset, patch)
-        asset["status"] = {**asset["status"], "updatedAt": self.clock.now_ms(tenant)}
-        await self.store.save(Changes(assets=[row]))
-        self.events.emit(tenant, [("asset.updated", asset)])
+        now = self.clock.now_ms(tenant)
+        asset["status"] = {**asset["status"], "updatedAt": now}
+        events = make_events(tenant, now, [("asset.updated", asset)])
+        await self._save(Changes(assets=[row], events=events))
         return asset
 
     async def delete_asset(self, tenant: str, asset_id: str) -> None:
         row = await self._owned_asset(tenant, asset_id, "Asset not found")
-        self.events.emit(tenant, [("asset.deleted", row.doc)])  # the snapshot before deletion
         now = self.clock.now_ms(tenant)
+        # Made now: the event carries the asset as it was before deletion.
+        events = make_events(tenant, now, [("asset.deleted", row.doc)])
         self._jobs.cancel(asset_id)
         row.doc.update(deleted=True, deletedAt=now)
         row.doc["status"] = {"phase": AssetPhase.DELETING.value, "updatedAt": now}
-        media, row.media_path = row.media_path, None
-        await self.store.save(Changes(assets=[row], delete_steps_of_asset=asset_id))
-        self.blobs.remove_asset_media(media)
+        # Files first: on a full disk that frees space for the database to commit in.
+        self.blobs.remove_asset_media(row.media_path)
+        row.media_path = None
+        await self._save(Changes(assets=[row], delete_steps_of_asset=asset_id, events=events))
 
     # -- tasks ----------------------------------------------------------------------------
 

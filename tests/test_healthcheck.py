@@ -13,6 +13,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -204,8 +205,8 @@ async def test_the_server_listens_only_once_its_database_is_open(
     listening = asyncio.Event()
     real_open, real_start = Store.open, web.TCPSite.start
 
-    async def open_then_record(path: Path) -> Store:
-        store = await real_open(path)
+    async def open_then_record(path: Path, reserve: Any = None) -> Store:
+        store = await real_open(path, reserve)
         events.append("database open")
         return store
 

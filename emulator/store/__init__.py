@@ -2,16 +2,18 @@
 
 Each area keeps its queries in its own module (assets.py: assets, tasks, steps, meta;
 tus.py: tus uploads; webhooks.py: webhooks, deliveries, their log), written as a mixin
-over one shared aiosqlite connection; schema.py owns the file and its migrations. Store
-combines the mixins, so callers keep one object (store.save(...), store.get_tus_upload(...))
-and the process keeps one connection: one aiosqlite worker thread and one writer, which
-is all SQLite allows at a time anyway.
+over the store's connections; schema.py owns the file and its migrations. Store combines
+the mixins, so callers keep one object (store.save(...), store.get_tus_upload(...)).
+Every write is a whole unit of work on the one writer connection, one unit at a time,
+which is all SQLite allows anyway; reads go to a second connection that only ever sees
+committed data (base.py says why).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from emulator.reserve import DiskReserve
 from emulator.store.assets import (
     ASSET_FIELDS,
     TASK_FIELDS,
@@ -50,9 +52,8 @@ __all__ = [
 
 class Store(AssetTables, TusTables, WebhookTables):
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        """Raises ConfigError if the file there is not a database this can use."""
-        return cls(await connect(path))
-
-    async def close(self) -> None:
-        await self._db.close()
+    async def open(cls, path: Path, reserve: DiskReserve | None = None) -> Store:
+        """Raises ConfigError if the file there is not a database this can use. With a
+        reserve, a write that finds the disk full releases it and tries again."""
+        writer, reader = await connect(path)
+        return cls(writer, reader, reserve)

@@ -11,8 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.models import Doc, Step, StepKind
-from emulator.store.base import ListQuery, Tables, from_row, tenant_scope
+import aiosqlite
+
+from emulator.models import Doc, Event, Step, StepKind
+from emulator.store.base import ListQuery, Tables, from_row, rows_of, tenant_scope
+
+# A plan that holds one of these runs to its end; one that lacks them was cut short.
+TERMINAL_STEPS = (StepKind.READY, StepKind.FAIL)
 
 # List fields a caller may filter or sort on, and the SQL expression behind each.
 ASSET_FIELDS: dict[str, str] = {
@@ -63,6 +68,9 @@ class Changes:
     add_steps: list[Step] = field(default_factory=list)
     delete_steps: list[int] = field(default_factory=list)
     delete_steps_of_asset: str | None = None
+    # Webhook events the transition raises, stored beside it (the outbox), so a stop at
+    # any moment can lose neither the change nor its events.
+    events: list[Event] = field(default_factory=list)
 
 
 class AssetTables(Tables):
@@ -73,76 +81,29 @@ class AssetTables(Tables):
         return None if row is None else str(row[0])
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self._db.execute(
+        await self._write(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
-        await self._db.commit()
 
     # -- writes -------------------------------------------------------------------------
 
     async def save(self, changes: Changes) -> None:
-        db = self._db
-        try:
-            for a in changes.assets:
-                await db.execute(
-                    "INSERT INTO assets (id, tenant, playback_id, phase, name, source_type, "
-                    "source_url, created_at, updated_at, deleted, media_path, doc) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
-                    "name = excluded.name, updated_at = excluded.updated_at, "
-                    "deleted = excluded.deleted, media_path = excluded.media_path, "
-                    "doc = excluded.doc",
-                    _asset_values(a),
-                )
-            for t in changes.tasks:
-                d = t.doc
-                await db.execute(
-                    "INSERT INTO tasks (id, tenant, asset_id, type, phase, created_at, "
-                    "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
-                    "updated_at = excluded.updated_at, doc = excluded.doc",
-                    (
-                        d["id"],
-                        t.tenant,
-                        d.get("outputAssetId") or d.get("inputAssetId"),
-                        d["type"],
-                        d["status"]["phase"],
-                        d["createdAt"],
-                        d["status"]["updatedAt"],
-                        json.dumps(d),
-                    ),
-                )
-            if changes.delete_steps_of_asset is not None:
-                await db.execute(
-                    "DELETE FROM steps WHERE asset_id = ?", (changes.delete_steps_of_asset,)
-                )
-            await db.executemany(
-                "DELETE FROM steps WHERE seq = ?", [(seq,) for seq in changes.delete_steps]
-            )
-            await db.executemany(
-                "INSERT INTO steps (tenant, due_ms, asset_id, task_id, kind, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (s.tenant, s.due_ms, s.asset_id, s.task_id, s.kind.value, json.dumps(s.data))
-                    for s in changes.add_steps
-                ],
-            )
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
+        """Write one transition whole: documents, plan changes and the events it raises."""
+        await self._transact(lambda db: _write_changes(db, changes))
 
     async def reset(self, tenant: str | None) -> list[str]:
         """Delete a tenant's objects (None: everyone's); returns the media paths freed."""
         where, args = tenant_scope(tenant)
-        rows = await self._rows(f"SELECT media_path FROM assets {where}", args)
-        paths = [str(r[0]) for r in rows if r[0]]
-        for table in ("assets", "tasks", "steps"):
-            await self._db.execute(f"DELETE FROM {table} {where}", args)
-        await self._db.commit()
-        return paths
+
+        async def work(db: aiosqlite.Connection) -> list[str]:
+            rows = await rows_of(db, f"SELECT media_path FROM assets {where}", args)
+            for table in ("assets", "tasks", "steps"):
+                await db.execute(f"DELETE FROM {table} {where}", args)
+            return [str(r[0]) for r in rows if r[0]]
+
+        return await self._transact(work)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -156,7 +117,7 @@ class AssetTables(Tables):
         return await self._one_asset(
             "tenant = ? AND source_url = ? AND deleted = 0 AND created_at >= ? "
             "AND phase IN ('waiting', 'processing') ORDER BY created_at DESC",
-            (tenant, url, since_ms),
+            (tenant, _text(url), since_ms),  # as stored: SQLite text cannot hold surrogates
         )
 
     async def _one_asset(self, where: str, args: tuple[Any, ...]) -> AssetRow | None:
@@ -171,16 +132,23 @@ class AssetTables(Tables):
         return await self._waiting_unplanned("source_type = 'url' AND media_path IS NULL")
 
     async def arrivals_in_flight(self) -> list[AssetRow]:
-        """Assets whose media is on disk with nothing planned: stopped while the media was
-        being hashed and probed, which must run again."""
-        return await self._waiting_unplanned("media_path IS NOT NULL")
+        """Assets whose media is on disk with no complete plan: stopped while the media was
+        being hashed and probed, which must run again. A plan is complete when it ends in
+        a terminal step; an older version could commit only part of one (issue 11), which
+        left its asset `processing` forever, so `processing` assets are looked at too."""
+        return await self._unplanned(("waiting", "processing"), "media_path IS NOT NULL")
 
     async def _waiting_unplanned(self, condition: str) -> list[AssetRow]:
+        return await self._unplanned(("waiting",), condition)
+
+    async def _unplanned(self, phases: tuple[str, ...], condition: str) -> list[AssetRow]:
+        terminal = ", ".join(f"'{k.value}'" for k in TERMINAL_STEPS)
         sql = (
-            "SELECT tenant, media_path, doc FROM assets WHERE phase = 'waiting' "
-            f"AND deleted = 0 AND {condition} AND id NOT IN (SELECT asset_id FROM steps)"
+            f"SELECT tenant, media_path, doc FROM assets WHERE phase IN "
+            f"({', '.join('?' for _ in phases)}) AND deleted = 0 AND {condition} "
+            f"AND id NOT IN (SELECT asset_id FROM steps WHERE kind IN ({terminal}))"
         )
-        rows = await self._rows(sql)
+        rows = await self._rows(sql, phases)
         return [AssetRow(tenant=r[0], media_path=r[1], doc=json.loads(r[2])) for r in rows]
 
     async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
@@ -235,4 +203,53 @@ def _asset_values(a: AssetRow) -> tuple[Any, ...]:
         1 if d.get("deleted") else 0,
         a.media_path,
         json.dumps(d),
+    )
+
+
+async def _write_changes(db: aiosqlite.Connection, changes: Changes) -> None:
+    for a in changes.assets:
+        await db.execute(
+            "INSERT INTO assets (id, tenant, playback_id, phase, name, source_type, "
+            "source_url, created_at, updated_at, deleted, media_path, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
+            "name = excluded.name, updated_at = excluded.updated_at, "
+            "deleted = excluded.deleted, media_path = excluded.media_path, "
+            "doc = excluded.doc",
+            _asset_values(a),
+        )
+    for t in changes.tasks:
+        d = t.doc
+        await db.execute(
+            "INSERT INTO tasks (id, tenant, asset_id, type, phase, created_at, "
+            "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, "
+            "updated_at = excluded.updated_at, doc = excluded.doc",
+            (
+                d["id"],
+                t.tenant,
+                d.get("outputAssetId") or d.get("inputAssetId"),
+                d["type"],
+                d["status"]["phase"],
+                d["createdAt"],
+                d["status"]["updatedAt"],
+                json.dumps(d),
+            ),
+        )
+    if changes.delete_steps_of_asset is not None:
+        await db.execute("DELETE FROM steps WHERE asset_id = ?", (changes.delete_steps_of_asset,))
+    await db.executemany(
+        "DELETE FROM steps WHERE seq = ?", [(seq,) for seq in changes.delete_steps]
+    )
+    await db.executemany(
+        "INSERT INTO steps (tenant, due_ms, asset_id, task_id, kind, data) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (s.tenant, s.due_ms, s.asset_id, s.task_id, s.kind.value, json.dumps(s.data))
+            for s in changes.add_steps
+        ],
+    )
+    await db.executemany(
+        "INSERT INTO outbox (id, tenant, name, created_at, subject) VALUES (?, ?, ?, ?, ?)",
+        [(e.id, e.tenant, e.name, e.created_at, json.dumps(e.subject)) for e in changes.events],
     )

@@ -1,18 +1,34 @@
-"""What every area of the store shares: the one connection, reading rows, tenant scoping,
-and Studio's list queries (filters, order, paging) over any table kept as documents."""
+"""What every area of the store shares: its two connections, units of work, reading rows,
+tenant scoping, and Studio's list queries (filters, order, paging) over any table kept
+as documents.
+
+Writes go through `_transact`: one unit of work at a time on the writer connection,
+committed whole or rolled back whole. Coroutines used to share one connection with
+interleaved statements, so one coroutine's commit could commit another's half-written
+processing plan, and one's rollback could undo another's rows (issue 11). Reads use a
+second connection: in WAL mode it sees only committed data, never a unit in progress.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from emulator.errors import STORAGE_FULL_MESSAGE, InsufficientStorage
 from emulator.models import Doc
+from emulator.reserve import DiskReserve
 
 T = TypeVar("T")
+SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, which Python 3.10 lacks
+
+log = logging.getLogger(__name__)
 
 _OPERATORS = {
     "eq": "= ?",
@@ -56,18 +72,86 @@ def from_row(make: Callable[..., T], row: aiosqlite.Row, **convert: Callable[[An
 
 
 class Tables:
-    """The base of each area's mixin; Store combines them over one connection."""
+    """The base of each area's mixin; Store combines them over its two connections."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        reserve: DiskReserve | None = None,
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._reserve = reserve
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    async def close(self) -> None:
+        """Close once the unit of work in progress (if any) has ended; later ones fail
+        with StoreClosed."""
+        async with self._write_lock:
+            self._closed = True
+            await self._writer.close()
+            await self._reader.close()
+
+    async def _transact(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` as one transaction that no other coroutine can join, commit or roll
+        back. It runs to its end (commit or rollback) even if the caller is cancelled: a
+        unit of work is never cut in half."""
+
+        async def attempt() -> T:
+            try:
+                result = await work(self._writer)
+                await self._writer.commit()
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            return result
+
+        async def unit() -> T:
+            async with self._write_lock:
+                if self._closed:
+                    raise StoreClosed("the store is closed: the server is stopping")
+                try:
+                    return await attempt()
+                except sqlite3.OperationalError as exc:
+                    if not _disk_full(exc):
+                        raise
+                    # The disk is full: free the reserve kept for this and try once more,
+                    # so that deletions (which free space) still commit.
+                    if self._reserve is None or not self._reserve.release():
+                        raise InsufficientStorage(STORAGE_FULL_MESSAGE) from exc
+                try:
+                    return await attempt()
+                except sqlite3.OperationalError as exc:
+                    if _disk_full(exc):
+                        raise InsufficientStorage(STORAGE_FULL_MESSAGE) from exc
+                    raise
+
+        job = asyncio.ensure_future(unit())
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            job.add_done_callback(_log_orphaned_failure)  # nobody is left to raise to
+            raise
+
+    async def _write(self, sql: str, args: Iterable[Any] = ()) -> None:
+        """One statement as its own unit of work."""
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(sql, args)
+
+        await self._transact(work)
 
     async def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        # Executed and read to the end in one call: a statement left open between awaits
+        # (another coroutine's half-read cursor) would keep the reader's snapshot old, and
+        # a write committed meanwhile would stay invisible to every later read.
+        return list(await self._reader.execute_fetchall(sql, args))
 
     async def _row(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, args) as cur:
-            return await cur.fetchone()
+        rows = await self._rows(sql, args)
+        return rows[0] if rows else None
 
     async def _list(
         self, table: str, fields: dict[str, str], base: str, tenant: str, query: ListQuery
@@ -90,3 +174,24 @@ class Tables:
             row = await self._row(f"SELECT COUNT(*) FROM {table} WHERE {clause}", args)
             total = int(row[0]) if row else 0
         return docs, total
+
+
+def _disk_full(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; the message on 3.10
+    return code == SQLITE_FULL or "database or disk is full" in str(exc)
+
+
+class StoreClosed(Exception):
+    """A unit of work arrived after the store was closed."""
+
+
+def _log_orphaned_failure(job: asyncio.Future[Any]) -> None:
+    if not job.cancelled() and not isinstance(job.exception(), (StoreClosed, type(None))):
+        log.error("a unit of work failed after its caller went away", exc_info=job.exception())
+
+
+async def rows_of(
+    db: aiosqlite.Connection, sql: str, args: Iterable[Any] = ()
+) -> list[aiosqlite.Row]:
+    """Rows read inside a unit of work (on the writer, so the unit sees its own writes)."""
+    return list(await db.execute_fetchall(sql, args))

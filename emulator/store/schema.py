@@ -112,11 +112,23 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX webhook_log_by_webhook ON webhook_log (webhook_id, created_at DESC);
     CREATE INDEX webhook_log_by_tenant ON webhook_log (tenant, seq);
     """,
+    # The webhook outbox: events stored in the same transaction as the change that
+    # raised them, until emulator/delivery.py has turned them into deliveries.
+    """
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        subject TEXT NOT NULL
+    );
+    """,
 )
 
 
-async def connect(path: Path) -> aiosqlite.Connection:
-    """Open (creating if need be) and migrate the database at path.
+async def connect(path: Path) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
+    """Open (creating if need be) and migrate the database at path: (writer, reader).
 
     Raises ConfigError if the file there is not a database this can use."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +148,13 @@ async def connect(path: Path) -> aiosqlite.Connection:
         # Close it, or its worker thread keeps the process alive after the error.
         await db.close()
         raise _unusable(path, exc) from exc
-    return db
+    try:
+        reader = await aiosqlite.connect(path)
+        reader.row_factory = aiosqlite.Row
+    except sqlite3.Error as exc:
+        await db.close()
+        raise _unusable(path, exc) from exc
+    return db, reader
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

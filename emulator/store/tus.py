@@ -28,7 +28,7 @@ class TusRow:
 class TusTables(Tables):
     async def put_tus_upload(self, row: TusRow) -> None:
         """Create or replace an upload (a new creation POST for the same asset restarts it)."""
-        await self._db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO tus_uploads (id, tenant, asset_id, token, length, "
             "upload_offset, metadata, created_at, expires_at, completed) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -45,15 +45,13 @@ class TusTables(Tables):
                 1 if row.completed else 0,
             ),
         )
-        await self._db.commit()
 
     async def update_tus_upload(self, row: TusRow) -> None:
         """Record what changed while bytes arrived: offset, a deferred length, completion."""
-        await self._db.execute(
+        await self._write(
             "UPDATE tus_uploads SET length = ?, upload_offset = ?, completed = ? WHERE id = ?",
             (row.length, row.offset, 1 if row.completed else 0, row.id),
         )
-        await self._db.commit()
 
     async def get_tus_upload(self, upload_id: str) -> TusRow | None:
         rows = await self._tus_rows("WHERE id = ?", (upload_id,))
@@ -64,8 +62,7 @@ class TusTables(Tables):
         return await self._tus_rows(*tenant_scope(tenant))
 
     async def delete_tus_upload(self, upload_id: str) -> None:
-        await self._db.execute("DELETE FROM tus_uploads WHERE id = ?", (upload_id,))
-        await self._db.commit()
+        await self._write("DELETE FROM tus_uploads WHERE id = ?", (upload_id,))
 
     async def _tus_rows(self, where: str, args: tuple[Any, ...]) -> list[TusRow]:
         sql = (

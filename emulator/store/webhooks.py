@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.models import Doc
+import aiosqlite
+
+from emulator.models import Doc, Event
 from emulator.store.base import ListQuery, Tables, from_row, tenant_scope
 
 # Webhooks have no updatedAt: lists fall back to creation time, as they order by it.
@@ -60,13 +62,12 @@ class WebhookTables(Tables):
 
     async def put_webhook(self, row: WebhookRow) -> None:
         d = row.doc
-        await self._db.execute(
+        await self._write(
             "INSERT INTO webhooks (id, tenant, created_at, deleted, origin, doc) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             "deleted = excluded.deleted, doc = excluded.doc",
             (d["id"], row.tenant, d["createdAt"], int(row.deleted), row.origin, json.dumps(d)),
         )
-        await self._db.commit()
 
     async def get_webhook(self, webhook_id: str) -> WebhookRow | None:
         rows = await self._webhook_rows("id = ?", (webhook_id,))
@@ -85,35 +86,35 @@ class WebhookTables(Tables):
 
     async def note_webhook_status(self, webhook_id: str, status: Doc) -> None:
         """Merge into the webhook's `status` in one statement, so a PATCH is not undone."""
-        await self._db.execute(
+        await self._write(
             "UPDATE webhooks SET doc = json_set(doc, '$.status', "
             "json_patch(coalesce(json_extract(doc, '$.status'), '{}'), ?)) WHERE id = ?",
             (json.dumps(status), webhook_id),
         )
-        await self._db.commit()
 
     # -- deliveries ---------------------------------------------------------------------
 
     async def add_deliveries(self, rows: Sequence[DeliveryRow]) -> None:
-        await self._db.executemany(
-            "INSERT INTO webhook_deliveries (tenant, webhook_id, event_id, event, created_at, "
-            "due_ms, attempts, fault, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.tenant,
-                    r.webhook_id,
-                    r.event_id,
-                    r.event,
-                    r.created_at,
-                    r.due_ms,
-                    r.attempts,
-                    r.fault,
-                    json.dumps(r.payload),
-                )
-                for r in rows
-            ],
-        )
-        await self._db.commit()
+        await self._transact(lambda db: _insert_deliveries(db, rows))
+
+    async def deliver_event(self, event_seq: int, rows: Sequence[DeliveryRow]) -> None:
+        """An event from the outbox becomes its deliveries, in one unit of work: a stop at
+        any moment leaves it either still in the outbox or fully fanned out."""
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await _insert_deliveries(db, rows)
+            await db.execute("DELETE FROM outbox WHERE seq = ?", (event_seq,))
+
+        await self._transact(work)
+
+    async def pending_events(self, limit: int = 100) -> list[Event]:
+        """Events stored with the changes that raised them and not yet fanned out, oldest
+        first."""
+        sql = "SELECT seq, id, tenant, name, created_at, subject FROM outbox ORDER BY seq LIMIT ?"
+        return [
+            Event(r[1], r[2], r[3], r[4], json.loads(r[5]), seq=r[0])
+            for r in await self._rows(sql, (limit,))
+        ]
 
     async def delivery_due_times(self, tenant: str | None) -> list[tuple[str, str, int]]:
         """(tenant, webhook id, earliest due ms) of every webhook with a delivery pending."""
@@ -139,47 +140,54 @@ class WebhookTables(Tables):
     ) -> None:
         """After an attempt: reschedule it (retry_at) or drop it, and let deliveries held
         back behind it (a reorder fault) go at release_at."""
-        if release_at is not None:
-            await self._db.execute(
-                "UPDATE webhook_deliveries SET due_ms = ? WHERE due_ms IS NULL AND seq < ? "
-                "AND webhook_id = (SELECT webhook_id FROM webhook_deliveries WHERE seq = ?)",
-                (release_at, seq, seq),
-            )
-        if retry_at is None:
-            await self._db.execute("DELETE FROM webhook_deliveries WHERE seq = ?", (seq,))
-        else:
-            await self._db.execute(
-                "UPDATE webhook_deliveries SET due_ms = ?, attempts = ? WHERE seq = ?",
-                (retry_at, attempts, seq),
-            )
-        await self._db.commit()
+
+        async def work(db: aiosqlite.Connection) -> None:
+            if release_at is not None:
+                await db.execute(
+                    "UPDATE webhook_deliveries SET due_ms = ? WHERE due_ms IS NULL AND seq < ? "
+                    "AND webhook_id = (SELECT webhook_id FROM webhook_deliveries WHERE seq = ?)",
+                    (release_at, seq, seq),
+                )
+            if retry_at is None:
+                await db.execute("DELETE FROM webhook_deliveries WHERE seq = ?", (seq,))
+            else:
+                await db.execute(
+                    "UPDATE webhook_deliveries SET due_ms = ?, attempts = ? WHERE seq = ?",
+                    (retry_at, attempts, seq),
+                )
+
+        await self._transact(work)
 
     async def drop_deliveries(self, webhook_id: str) -> None:
-        await self._db.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?", (webhook_id,))
-        await self._db.commit()
+        await self._write("DELETE FROM webhook_deliveries WHERE webhook_id = ?", (webhook_id,))
 
     # -- log ----------------------------------------------------------------------------
 
     async def add_webhook_log(self, row: LogRow, keep: int) -> None:
         """Record one attempt; only the newest `keep` attempts are kept."""
-        await self._db.execute(
-            "INSERT INTO webhook_log (id, tenant, webhook_id, event_id, event, asset_id, "
-            "created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.doc["id"],
-                row.tenant,
-                row.doc["webhookId"],
-                row.event_id,
-                row.doc["event"],
-                row.asset_id,
-                row.doc["createdAt"],
-                json.dumps(row.doc),
-            ),
+        values = (
+            row.doc["id"],
+            row.tenant,
+            row.doc["webhookId"],
+            row.event_id,
+            row.doc["event"],
+            row.asset_id,
+            row.doc["createdAt"],
+            json.dumps(row.doc),
         )
-        await self._db.execute(
-            "DELETE FROM webhook_log WHERE seq <= (SELECT MAX(seq) FROM webhook_log) - ?", (keep,)
-        )
-        await self._db.commit()
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO webhook_log (id, tenant, webhook_id, event_id, event, asset_id, "
+                "created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            await db.execute(
+                "DELETE FROM webhook_log WHERE seq <= (SELECT MAX(seq) FROM webhook_log) - ?",
+                (keep,),
+            )
+
+        await self._transact(work)
 
     async def webhook_log(
         self,
@@ -191,10 +199,20 @@ class WebhookTables(Tables):
         event: str | None = None,
         asset_id: str | None = None,
         newest_first: bool = False,
+        recent_first: bool = False,
+        before: str | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> list[LogRow]:
+        """Log entries matching every given column. Order: insertion (seq); with
+        `newest_first`, Studio's (createdAt, newest first); with `recent_first`, the most
+        recently logged first. `before` (a log id) keeps entries logged before that one:
+        a cursor that stays put while new attempts arrive, unlike an offset."""
         where, args = ["1 = 1"], []
+        if before is not None:
+            # An id no longer kept (trimmed, reset) leaves nothing older either: no rows.
+            where.append("seq < (SELECT seq FROM webhook_log WHERE id = ?)")
+            args.append(before)
         for column, value in (
             ("tenant", tenant),
             ("id", log_id),
@@ -207,6 +225,8 @@ class WebhookTables(Tables):
                 where.append(f"{column} = ?")
                 args.append(value)
         order = "created_at DESC, seq DESC" if newest_first else "seq"
+        if recent_first:
+            order = "seq DESC"
         sql = (
             f"SELECT tenant, event_id, asset_id, doc FROM webhook_log WHERE {' AND '.join(where)} "
             f"ORDER BY {order} LIMIT ? OFFSET ?"
@@ -216,6 +236,30 @@ class WebhookTables(Tables):
 
     async def reset_webhooks(self, tenant: str | None) -> None:
         where, args = tenant_scope(tenant)
-        for table in ("webhooks", "webhook_deliveries", "webhook_log"):
-            await self._db.execute(f"DELETE FROM {table} {where}", args)
-        await self._db.commit()
+
+        async def work(db: aiosqlite.Connection) -> None:
+            for table in ("webhooks", "webhook_deliveries", "webhook_log", "outbox"):
+                await db.execute(f"DELETE FROM {table} {where}", args)
+
+        await self._transact(work)
+
+
+async def _insert_deliveries(db: aiosqlite.Connection, rows: Sequence[DeliveryRow]) -> None:
+    await db.executemany(
+        "INSERT INTO webhook_deliveries (tenant, webhook_id, event_id, event, created_at, "
+        "due_ms, attempts, fault, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.tenant,
+                r.webhook_id,
+                r.event_id,
+                r.event,
+                r.created_at,
+                r.due_ms,
+                r.attempts,
+                r.fault,
+                json.dumps(r.payload),
+            )
+            for r in rows
+        ],
+    )

@@ -19,7 +19,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from emulator.errors import STORAGE_FULL_MESSAGE, InsufficientStorage
+from emulator.keyed import KeyedLocks
 from emulator.models import Digests, ReceivedFile
+from emulator.reserve import DiskReserve, is_disk_full
 
 CHUNK_SIZE = 256 * 1024
 # Chunks go to the worker thread in batches of this many bytes: each hand-over costs a
@@ -113,14 +116,24 @@ async def digest(path: Path) -> Digests:
 
 
 class Blobs:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, reserve: DiskReserve | None = None) -> None:
         self.root = root
+        self.reserve = reserve  # refuse new media while the disk's reserve is spent
         self.media_dir = root / "media"
         self.partial_dir = root / "partial"
+        # One way in for an asset's media at a time, by asset id: held for a whole direct
+        # PUT, and by a tus creation while it claims the asset (emulator/tus.py).
+        self.writers = KeyedLocks()
 
     def prepare(self) -> None:
+        """Make the folders, and drop what a killed process left half-written: a direct
+        PUT or URL import whose partial file never became media (the asset still waits
+        for its bytes, or the import runs again). tus partials (partial/tus/) are
+        resumable, and their owner (emulator/tus.py) sorts them out."""
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.partial_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.partial_dir.glob("*.part"):
+            leftover.unlink(missing_ok=True)
 
     def media_path(self, asset_id: str) -> Path:
         return self.media_dir / asset_id / "source"
@@ -134,7 +147,10 @@ class Blobs:
     async def receive(
         self, chunks: AsyncIterator[bytes], asset_id: str, *, max_bytes: int | None = None
     ) -> ReceivedFile:
-        """Stream `chunks` into the asset's media file; nothing is left behind on failure."""
+        """Stream `chunks` into the asset's media file; nothing is left behind on failure.
+        Raises InsufficientStorage when the disk is (or fills up) full."""
+        if self.reserve is not None and not self.reserve.ensure():
+            raise InsufficientStorage(STORAGE_FULL_MESSAGE)
         partial = self.partial_dir / f"{uuid.uuid4()}.part"
         try:
             with partial.open("wb") as f:
@@ -143,8 +159,10 @@ class Blobs:
             target = self.media_path(asset_id)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(partial, target)
-        except BaseException:
+        except BaseException as exc:
             partial.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise InsufficientStorage(STORAGE_FULL_MESSAGE) from exc
             raise
         return ReceivedFile(path=target, size=writer.written)
 

@@ -13,7 +13,11 @@ from typing import Any
 from emulator.errors import ConfigError
 from emulator.settings import OPTIONS, Settings
 
-SHUTDOWN_TIMEOUT = 1.0  # seconds given to open requests on Ctrl-C / SIGTERM
+# Seconds given to open requests on Ctrl-C / SIGTERM. aiohttp may spend it twice (waiting
+# for handlers to end, then for the cancelled ones to unwind) before the app's cleanup,
+# and the README promises a stop within two seconds. Upload bodies do not wait for it:
+# they are cut as the stop begins (emulator/routes/uploads.py OpenBodies).
+SHUTDOWN_TIMEOUT = 0.5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         flag = "--" + option.name.replace("_", "-")
         help_text = f"{option.help} [env {option.env_var}]"
-        if option.name == "api_key":
+        if option.name in ("api_key", "admin_key"):
             serve.add_argument(flag, action="append", default=None, help=help_text)
         else:
             serve.add_argument(flag, type=option.parse, default=None, help=help_text)
@@ -133,9 +137,15 @@ def scenarios_command(command: str, files: list[str]) -> int:
 
 
 def serve(flags: dict[str, Any]) -> int:
-    if flags.get("api_key"):
-        flags["api_key"] = tuple(k for item in flags["api_key"] for k in item.split(",") if k)
+    for name in ("api_key", "admin_key"):
+        if flags.get(name):
+            flags[name] = tuple(
+                k.strip() for item in flags[name] for k in item.split(",") if k.strip()
+            )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from emulator.middleware import QuietProtocolErrors
+
+    logging.getLogger("aiohttp.server").addFilter(QuietProtocolErrors())
     try:
         settings = Settings.load(flags)
         from emulator.app import create_app
@@ -178,6 +188,8 @@ async def _run(app: Any, settings: Settings) -> None:
             if settings.api_keys
             else "no API keys configured: every bearer token is its own tenant"
         )
+        if settings.admin_keys:
+            tenancy += f", {len(settings.admin_keys)} admin key(s)"
         print(
             f"livepeer-emulator: API at {local_root(host, port)}/api{where} · data dir "
             f"{settings.data_dir} · {tenancy} · clock {settings.clock} · "

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -34,6 +37,13 @@ async def real_delay(seconds: float) -> None:
     response until somebody advanced it, which is not what a `delay` means.
     """
     await asyncio.sleep(max(seconds, 0))
+
+
+async def real_timeout(awaitable: Awaitable[T], seconds: float) -> T:
+    """`awaitable`'s result, or asyncio.TimeoutError once `seconds` of wall-clock time
+    have passed (cancelling it), whichever clock the server runs on: a network timeout
+    is about a peer that went quiet, which frozen manual time knows nothing about."""
+    return await asyncio.wait_for(awaitable, max(seconds, 0))
 
 
 class SystemClock:

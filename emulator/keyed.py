@@ -18,6 +18,11 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
+    def busy(self, key: str) -> bool:
+        """Whether somebody holds the key's lock or waits for it. A caller that sees it
+        free and then enters hold() takes it without yielding to the event loop."""
+        return key in self._locks
+
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))

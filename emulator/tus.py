@@ -97,7 +97,9 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     if value is None:
         return None
-    if not value.isdigit():
+    # ASCII digits only (isdigit alone takes "²" or fullwidth digits), and within int64 as tusd's
+    # ParseInt: that also keeps int() from ever seeing thousands of digits.
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) >= 2**63:
         raise TusError(400, f"Invalid {name} header")
     return int(value)
 
@@ -197,7 +199,7 @@ class TusUploads:
         """POST ?token=…: a new upload for the token's asset (restarting an unfinished one)."""
         if not token:
             raise Unauthorized("Missing uploadToken metadata from /request-upload API")
-        asset, _ = await self.service.upload_target(token)
+        asset, _ = await self.service.upload_target(token, via="tus")
         _check_version(headers)
         if "Upload-Concat" in headers:
             raise TusError(501, "Concatenation extension is not (yet) supported")
@@ -224,13 +226,11 @@ class TusUploads:
             expires_at=now + EXPIRES_AFTER_MS,
         )
         async with self._locked(upload_id, wait=False):
-            previous = await self.store.get_tus_upload(upload_id)
-            if previous is not None and previous.completed:
-                raise UnprocessableEntity("asset has already been uploaded")
-            self._partial(upload_id).unlink(missing_ok=True)
-            await self.store.put_tus_upload(row)
+            await self._claim(row)
             if _has_body(headers) and headers.get("Content-Type") == OCTET_STREAM:
                 await self._receive(row, body, _int_header(headers, "Content-Length"))
+            if row.offset == row.length and not row.completed:  # Upload-Length: 0
+                await self._complete(row)
         reply = self._progress(row, 201)
         reply.headers["Location"] = f"{origin}/api/asset/upload/tus/{upload_path(upload_id)}"
         reply.headers["livepeer-playback-id"] = asset.doc["playbackId"]
@@ -303,6 +303,23 @@ class TusUploads:
 
     # -- internals ----------------------------------------------------------------------
 
+    async def _claim(self, row: TusRow) -> None:
+        """Make `row` the asset's upload, unless a direct PUT has the asset.
+
+        Under the asset's writer lock, so that no PUT starts in between: one that starts
+        afterwards finds this row and is refused (Service.upload_target).
+        """
+        writers = self.service.blobs.writers
+        if writers.busy(row.asset_id):  # checked and taken without yielding in between
+            raise UnprocessableEntity("asset has a direct upload in progress")
+        async with writers.hold(row.asset_id):
+            await self.service.upload_target(row.token)  # a PUT may have landed meanwhile
+            previous = await self.store.get_tus_upload(row.id)
+            if previous is not None and previous.completed:
+                raise UnprocessableEntity("asset has already been uploaded")
+            self._partial(row.id).unlink(missing_ok=True)
+            await self.store.put_tus_upload(row)
+
     @contextlib.asynccontextmanager
     async def _locked(self, upload_id: str, *, wait: bool) -> AsyncIterator[None]:
         """One request at a time per upload; a second PATCH is refused (423), not queued.
@@ -374,6 +391,7 @@ class TusUploads:
             await self._discard(row)
             raise
         partial = self._partial(row.id)
+        partial.touch()  # an empty upload never had a byte written
         target = self.service.blobs.media_path(row.asset_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)

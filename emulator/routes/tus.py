@@ -7,14 +7,13 @@ form Studio hands out and tus clients send back, works as well as a decoded slas
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 
-from emulator.blobs import CHUNK_SIZE
 from emulator.errors import ApiError
 from emulator.routes.common import origin, public
+from emulator.routes.uploads import upload_body
 from emulator.tus import TUS_VERSION, Reply, TusError, TusUploads
 
 TUS = web.AppKey("tus", TusUploads)
@@ -52,22 +51,6 @@ def _upload_id(request: web.Request) -> str:
     return path[len(PREFIX) :].rstrip("/") if path.startswith(PREFIX) else ""
 
 
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in bounded chunks, including what arrived before a disconnect."""
-    content = request.content
-    try:
-        async for chunk in content.iter_chunked(CHUNK_SIZE):
-            yield chunk
-    except (ConnectionError, aiohttp.ClientPayloadError):
-        # Once the client is gone aiohttp raises before handing out what it had already
-        # buffered (at most its read high-water mark). tus keeps every byte that reached
-        # the server, so take those first; there is no public API for it.
-        leftover = content._read_nowait(-1)
-        if leftover:
-            yield leftover
-        raise
-
-
 @_tus
 async def options(request: web.Request) -> Reply:
     return _uploads(request).options()
@@ -78,7 +61,7 @@ async def create(request: web.Request) -> Reply:
     return await _uploads(request).create(
         request.query.get("token"),
         request.headers,
-        _body(request),
+        upload_body(request),
         origin(request),
     )
 
@@ -90,7 +73,7 @@ async def head(request: web.Request) -> Reply:
 
 @_tus
 async def patch(request: web.Request) -> Reply:
-    return await _uploads(request).patch(_upload_id(request), request.headers, _body(request))
+    return await _uploads(request).patch(_upload_id(request), request.headers, upload_body(request))
 
 
 @_tus

@@ -16,10 +16,11 @@ from emulator.clock import Clock, make_clock
 from emulator.delivery import Deliveries
 from emulator.journal import Journal
 from emulator.media import Prober, find_tools
+from emulator.reserve import DiskReserve
 from emulator.routes import assets, control, playback, tasks, tus, uploads, webhooks
 from emulator.routes import scenario as scenario_control
 from emulator.routes.common import SERVICE, SETTINGS
-from emulator.routes.journal import JOURNAL, clear_requests, get_requests
+from emulator.routes.journal import JOURNAL, clear_requests, get_request, get_requests
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
 from emulator.service import ImportLimits, Service
@@ -66,8 +67,10 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/webhook/{id}/log/{logId}", webhooks.get_webhook_log),
     ("POST", "/api/webhook/{id}/log/{logId}/resend", webhooks.resend_webhook),
     ("GET", "/_emulator/webhooks/deliveries", webhooks.get_deliveries),
+    ("GET", "/_emulator/webhooks/deliveries/{id}", webhooks.get_delivery),
     ("POST", "/_emulator/webhooks/trigger", webhooks.trigger),
     ("GET", "/_emulator/requests", get_requests),
+    ("GET", "/_emulator/requests/{id}", get_request),
     ("DELETE", "/_emulator/requests", clear_requests),
     ("GET", "/_emulator/scenario", scenario_control.get_scenario),
     ("PUT", "/_emulator/scenario", scenario_control.put_scenario),
@@ -105,18 +108,22 @@ def create_app(
             # Outside errors: it records the status the client actually got.
             middleware.journal(journal),
             middleware.errors,
-            middleware.authentication(settings.api_keys),
+            middleware.authentication(settings.api_keys, settings.admin_keys),
             faults.inject,  # inside authentication: a rule may match the tenant
         ],
     )
     app[SETTINGS] = settings
     app[JOURNAL] = journal
+    app[uploads.OPEN_BODIES] = uploads.OpenBodies()
+    app.on_shutdown.append(uploads.cut_open_bodies)
     setup_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        blobs = Blobs(settings.data_dir)
+        reserve = DiskReserve(settings.data_dir / "reserve")
+        blobs = Blobs(settings.data_dir, reserve)
         blobs.prepare()
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.database_path, reserve)
+        reserve.ensure()  # best effort: on a full disk, uploads say so until there is room
         secret = await store.get_meta("upload_token_secret")
         if secret is None:
             secret = secrets.token_hex(32)

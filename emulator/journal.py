@@ -1,9 +1,12 @@
 """The request journal: the last N HTTP calls, with who made them and what they got.
 
 One ring buffer for the whole server, so a long-running dev server never grows: its size
-is the `journal_size` setting, and each entry keeps only an excerpt of the bodies. Calls
-are tagged with their tenant, and reads filter by it, so tests sharing a server each see
-their own calls. No aiohttp here: the middleware and the routes feed and read it.
+is the `journal_size` setting. Each call keeps the start of its JSON request and response
+bodies (KEEP_BYTES each), and all calls together keep at most `body_budget` characters of
+bodies beyond the list excerpt: past that, the oldest calls keep only the excerpt lists
+show (LIST_CHARS). Calls are tagged with their tenant, and reads filter by it, so tests
+sharing a server each see their own calls. No aiohttp here: the middleware and the routes
+feed and read it.
 """
 
 from __future__ import annotations
@@ -11,29 +14,62 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-EXCERPT_CHARS = 512  # enough to assert on a JSON body; media bodies are never kept
+LIST_CHARS = 1024  # of each body in a list: enough to assert on, small enough to page
+KEEP_BYTES = 64 * 1024  # of each body kept at all (a JSON request body is capped at 100 kB)
+BODY_BUDGET = 32 * 1024**2  # characters of bodies past LIST_CHARS, over all calls
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What the journal holds of one body: its text (all of it, or its start)."""
+
+    text: str
+    size: int  # bytes of the body as it was sent
+    complete: bool
+
+    def cut(self, chars: int) -> Kept:
+        if len(self.text) <= chars:
+            return self
+        return replace(self, text=self.text[:chars], complete=False)
+
+
+def keep(raw: bytes | None, limit: int = KEEP_BYTES) -> Kept | None:
+    """The start of a body as text; None for no body."""
+    if not raw:
+        return None
+    text = raw[:limit].decode("utf-8", errors="replace")
+    return Kept(text, len(raw), complete=len(raw) <= limit)
+
+
+@dataclass
 class Call:
     """One HTTP call as the client saw it answered."""
 
-    id: int  # increasing per server: a cursor for "calls after this one"
+    id: int  # increasing per server: the cursor of `before=`
     time: int  # ms on the caller's clock (frozen with the manual clock, like asset times)
     tenant: str | None
     method: str
     path: str
     query: dict[str, str] = field(default_factory=dict)
     status: int = 0
-    body: str | None = None  # excerpt of a JSON request body the server read
-    response: str | None = None  # excerpt of the response body, when it was in memory
+    body: Kept | None = None  # a JSON request body the server read
+    response: Kept | None = None  # the response body, when it was in memory
     fault: str | None = None  # the scenario rule that changed this call, if any
 
-    def to_wire(self) -> dict[str, Any]:
+    @property
+    def weight(self) -> int:
+        """Characters held beyond what a list shows: what the body budget counts."""
+        return sum(max(len(k.text) - LIST_CHARS, 0) for k in (self.body, self.response) if k)
+
+    def to_wire(self, full: bool = False) -> dict[str, Any]:
+        """The call as JSON; bodies cut to LIST_CHARS unless `full` (its own endpoint).
+
+        A body shown in part carries `<name>Truncated: true` and `<name>Bytes`, its size.
+        """
         doc: dict[str, Any] = {
             "id": self.id,
             "time": self.time,
@@ -44,24 +80,19 @@ class Call:
             "faultInjected": self.fault is not None,
         }
         # Optional fields are omitted, never null, as everywhere on the wire.
-        optional = {
-            "tenant": self.tenant,
-            "body": self.body,
-            "response": self.response,
-            "fault": self.fault,
-        }
-        doc.update({k: v for k, v in optional.items() if v is not None})
+        if self.tenant is not None:
+            doc["tenant"] = self.tenant
+        for name, kept in (("body", self.body), ("response", self.response)):
+            if kept is None:
+                continue
+            shown = kept if full else kept.cut(LIST_CHARS)
+            doc[name] = shown.text
+            if not shown.complete:
+                doc[f"{name}Truncated"] = True
+                doc[f"{name}Bytes"] = kept.size
+        if self.fault is not None:
+            doc["fault"] = self.fault
         return doc
-
-
-def excerpt(raw: bytes | None) -> str | None:
-    """The start of a body as text, marked when cut; None for no body."""
-    if not raw:
-        return None
-    text = raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    if len(text) > EXCERPT_CHARS or len(raw) > EXCERPT_CHARS * 4:
-        return text[:EXCERPT_CHARS] + f"… ({len(raw)} bytes)"
-    return text
 
 
 @dataclass(frozen=True)
@@ -84,12 +115,18 @@ class Query:
 
 
 class Journal:
-    def __init__(self, size: int, now_ms: Callable[[str | None], int]) -> None:
+    def __init__(
+        self, size: int, now_ms: Callable[[str | None], int], body_budget: int = BODY_BUDGET
+    ) -> None:
         if size < 0:
             raise ValueError("journal size must be 0 or more")
         self._calls: deque[Call] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._now_ms = now_ms
+        self._budget = body_budget
+        # Calls holding more than the list excerpt, oldest first, and what they weigh.
+        self._heavy: deque[Call] = deque()
+        self._weight = 0
 
     @property
     def size(self) -> int:
@@ -115,22 +152,59 @@ class Journal:
             path=path,
             query=dict(query),
             status=status,
-            body=excerpt(body),
-            response=excerpt(response),
+            body=keep(body),
+            response=keep(response),
             fault=fault,
         )
-        self._calls.append(call)  # a full deque drops the oldest call
+        if self.size == 0:
+            return call
+        full = len(self._calls) == self.size
+        if full and self._heavy and self._heavy[0] is self._calls[0]:
+            # The deque drops its oldest call: it stops counting against the budget too.
+            self._weight -= self._heavy.popleft().weight
+        self._calls.append(call)
+        if call.weight:
+            self._heavy.append(call)
+            self._weight += call.weight
+        while self._weight > self._budget and self._heavy:
+            self._slim(self._heavy.popleft())
         return call
 
-    def read(self, query: Query) -> list[Call]:
-        """Matching calls, oldest first."""
-        return [call for call in self._calls if query.selects(call)]
+    def _slim(self, call: Call) -> None:
+        """Keep only the list excerpt of an old call's bodies."""
+        self._weight -= call.weight
+        call.body = call.body.cut(LIST_CHARS) if call.body else None
+        call.response = call.response.cut(LIST_CHARS) if call.response else None
+
+    def read(
+        self, query: Query, *, before: int | None = None, limit: int | None = None
+    ) -> list[Call]:
+        """Matching calls, newest first: those with an id below `before`, at most `limit`."""
+        found: list[Call] = []
+        for call in reversed(self._calls):
+            if before is not None and call.id >= before:
+                continue
+            if query.selects(call):
+                found.append(call)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def get(self, call_id: int, tenant: str | None = None) -> Call | None:
+        """One call by id; with a tenant, only if it is that tenant's."""
+        for call in reversed(self._calls):
+            if call.id == call_id:
+                return call if tenant is None or call.tenant == tenant else None
+            if call.id < call_id:
+                break
+        return None
 
     def clear(self, tenant: str | None = None) -> int:
         """Forget one tenant's calls, or with None every call; returns how many went."""
         before = len(self._calls)
-        kept: Iterable[Call] = (
-            () if tenant is None else [c for c in self._calls if c.tenant != tenant]
-        )
+        kept = [] if tenant is None else [c for c in self._calls if c.tenant != tenant]
         self._calls = deque(kept, maxlen=self._calls.maxlen)
+        # _heavy holds only calls still in the ring, oldest first.
+        self._heavy = deque(c for c in self._heavy if tenant is not None and c.tenant != tenant)
+        self._weight = sum(c.weight for c in self._heavy)
         return before - len(self._calls)

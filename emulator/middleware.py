@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from emulator.errors import ApiError, Unauthorized
+from emulator.errors import STORAGE_FULL_MESSAGE, ApiError, Unauthorized
 from emulator.journal import Journal
+from emulator.reserve import is_disk_full
 from emulator.routes.common import (
+    ADMIN,
     INJECTED_FAULT,
     REQUEST_BODY,
     TENANT,
@@ -50,8 +53,22 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.info("%s %s: client disconnected (%s)", request.method, request.path, exc)
         return error_response(400, "request body was interrupted")
     except Exception as exc:
+        if is_disk_full(exc):  # a write the service did not expect to fail (tus, journal)
+            log.warning("%s %s: the data dir's disk is full", request.method, request.path)
+            return error_response(507, STORAGE_FULL_MESSAGE)
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, f"Internal server error: {type(exc).__name__}")
+
+
+class QuietProtocolErrors(logging.Filter):
+    """Drops aiohttp's per-request ERROR traceback for a request it could not parse (bad
+    header bytes, a bad request line): aiohttp has already answered it 400, and anyone on
+    the network could otherwise fill the log with one traceback per request. For
+    `logging.getLogger("aiohttp.server")`; other errors there keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
 
 
 def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -74,7 +91,14 @@ def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
             _journal_call(book, request, request.get(TENANT), status, None)
             raise
         # An upload carries no API key, but it is its uploader's call.
-        _journal_call(book, request, await caller_tenant(request), response.status, response)
+        try:
+            who = await caller_tenant(request)
+        except Exception:
+            # Outside `errors`: a failure here would replace the answer the client already
+            # has with aiohttp's plain-text 500. Record the call as anonymous instead.
+            log.exception("cannot tell whose call %s %s was", request.method, request.path)
+            who = request.get(TENANT)
+        _journal_call(book, request, who, response.status, response)
         return response
 
     return record
@@ -105,9 +129,19 @@ def _journal_call(
     )
 
 
-def authentication(api_keys: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Bearer (or Basic user:key) → tenant. With keys configured, only those are valid."""
-    allowed = frozenset(api_keys)
+def authentication(
+    api_keys: tuple[str, ...], admin_keys: tuple[str, ...] = ()
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Bearer (or Basic user:key) → tenant. With keys configured, only those are valid.
+
+    An admin key is a valid API key too (its own tenant), and is marked ADMIN so the
+    control plane lets it act on every tenant. Once any key is configured, the control
+    plane (all of /_emulator/* but health) needs one: it reads other calls' tokens and
+    can wipe data, so it must not stay open on a server that guards its API.
+    """
+    admins = frozenset(admin_keys)
+    allowed = frozenset(api_keys) | admins if api_keys else frozenset()
+    locked = bool(api_keys or admin_keys)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -115,11 +149,19 @@ def authentication(api_keys: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
         if key is not None and allowed and key not in allowed:
             raise Unauthorized(f"no token {key} found")
         request[TENANT] = key
+        request[ADMIN] = key is not None and key in admins
         if key is None and not is_public(request):
+            raise Unauthorized("request is not authenticated")
+        if key is None and locked and _is_guarded_control(request.path):
             raise Unauthorized("request is not authenticated")
         return await handler(request)
 
     return authenticate
+
+
+def _is_guarded_control(path: str) -> bool:
+    """The control plane but its health check, which container runtimes call key-less."""
+    return path.startswith("/_emulator/") and path.rstrip("/") != "/_emulator/health"
 
 
 def _api_key(header: str | None) -> str | None:
@@ -132,6 +174,13 @@ def _api_key(header: str | None) -> str | None:
         return None  # not "scheme token": Studio treats the request as anonymous
     kind = scheme.lower()
     if kind == "bearer":
+        try:
+            credentials.encode("utf-8")
+        except UnicodeEncodeError:
+            # Bytes that are not UTF-8 (aiohttp keeps them as surrogates): no key could
+            # be spelled that way, and no tenant can be stored under it.
+            shown = credentials.encode("utf-8", "replace").decode("utf-8")
+            raise Unauthorized(f"no token {shown} found") from None
         return credentials
     if kind == "basic":
         try:

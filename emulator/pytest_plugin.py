@@ -3,7 +3,9 @@
 - `livepeer_emulator_server` (session): one emulator per session, and so per xdist worker:
   started in-process on a free port with the manual clock, or, with
   `--livepeer-emulator-url URL` / `LIVEPEER_EMULATOR_URL`, an external one (a `serve`
-  process or a container), driven through its `/_emulator/*` control plane.
+  process or a container), driven through its `/_emulator/*` control plane. A server
+  started with `--api-key` refuses fresh tenants: `livepeer_emulator_server.tenant(KEY)`
+  gives a handle on a configured key, whose control calls stay scoped to its tenant.
 - `livepeer_emulator` (function): an `emulator.testing.Emulator` with a fresh tenant, so
   tests never see each other's assets, time, scenario or journal, and need no reset.
 - `@pytest.mark.livepeer_scenario(NAME | PATH | DICT)`: that scenario for the test.

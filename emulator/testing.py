@@ -33,6 +33,7 @@ TERMINAL_PHASES = ("ready", "failed", "deleted")
 FIRST_STEP = 0.5  # seconds of emulated time wait_for_asset moves first ...
 LONGEST_STEP = 30.0  # ... doubling up to this, so a slow timeline costs few calls
 FINE_STEP = 0.1  # ... or in steps this small when waiting for a passing phase
+JOURNAL_PAGE = 1000  # calls per GET /_emulator/requests page (the server's maximum)
 
 ScenarioSpec = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -229,13 +230,29 @@ class Emulator:
         self, method: str | None = None, path: str | None = None, since: int | None = None
     ) -> list[dict[str, Any]]:
         """This tenant's HTTP calls, oldest first: method, path, query, status, body and
-        response excerpts, faultInjected. `path` is a glob such as "/api/asset/*"."""
-        query = {"method": method, "path": path, "since": since}
-        params = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        calls: list[dict[str, Any]] = self._ok(
-            "GET", "/_emulator/requests" + (f"?{params}" if params else ""), what="the journal"
+        response (their first KiB: `bodyTruncated`/`responseTruncated` mark a cut one;
+        `request_detail(id)` has the rest), faultInjected. `path` is a glob such as
+        "/api/asset/*"."""
+        query = {"method": method, "path": path, "since": since, "limit": JOURNAL_PAGE}
+        newest_first: list[dict[str, Any]] = []
+        # The server lists newest first, a page at a time; the journal is a bounded ring,
+        # so this ends, and the handle keeps its oldest-first order.
+        while True:
+            params = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+            page: list[dict[str, Any]] = self._ok(
+                "GET", f"/_emulator/requests?{params}", what="the journal"
+            )
+            newest_first.extend(page)
+            if len(page) < JOURNAL_PAGE:
+                return newest_first[::-1]
+            query["before"] = page[-1]["id"]
+
+    def request_detail(self, call_id: int) -> dict[str, Any]:
+        """One call of this tenant's with all the journal kept of its bodies."""
+        answer: dict[str, Any] = self._ok(
+            "GET", f"/_emulator/requests/{call_id}", what=f"journal entry {call_id}"
         )
-        return calls
+        return answer
 
     def clear_requests(self) -> int:
         return int(self._ok("DELETE", "/_emulator/requests")["cleared"])
@@ -288,16 +305,16 @@ class InProcessServer:
 
         # The environment may name ffprobe, a default scenario or timeouts, but the
         # fixture decides where and how to listen, and that every key is its own tenant.
-        settings = dataclasses.replace(
-            Settings.load(),
-            host="127.0.0.1",
-            port=0,
-            data_dir=self.data_dir,
-            clock="manual",
-            api_key=(),
-            public_url=None,
-            **self.overrides,
-        )
+        fixed: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "data_dir": self.data_dir,
+            "clock": "manual",
+            "api_key": (),
+            "admin_key": (),  # keys in the environment are for `serve`, not the fixture
+            "public_url": None,
+        }
+        settings = dataclasses.replace(Settings.load(), **{**fixed, **self.overrides})
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(

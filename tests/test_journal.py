@@ -8,16 +8,17 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from emulator.app import create_app
-from emulator.journal import EXCERPT_CHARS, Journal, Query, excerpt
+from emulator.journal import LIST_CHARS, Journal, Query, keep
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import advance, create_upload, get_json, path_of, upload
 
 
 async def journal(client: TestClient, auth: dict[str, str] | None = None, **query: str):
+    """The calls, oldest first (the server lists them newest first)."""
     resp = await client.get("/_emulator/requests", params=query, headers=auth or {})
     assert resp.status == 200, await resp.text()
-    return await resp.json()
+    return list(reversed(await resp.json()))
 
 
 async def test_calls_are_recorded_with_status_bodies_and_tenant(client: TestClient, auth) -> None:
@@ -158,16 +159,18 @@ def test_journal_size_setting_comes_from_the_environment() -> None:
     assert Settings().journal_size == 10_000
 
 
-def test_zero_size_keeps_nothing_and_excerpts_are_cut() -> None:
+def test_zero_size_keeps_nothing_and_bodies_are_cut() -> None:
     book = Journal(0, lambda tenant: 7)
     book.record(tenant="t", method="GET", path="/api/asset", query={}, status=200)
     assert book.read(Query()) == []
 
-    long_body = b"x" * (EXCERPT_CHARS * 10)
-    cut = excerpt(long_body)
-    assert cut is not None
-    assert cut.startswith("x" * EXCERPT_CHARS) and cut.endswith(f"… ({len(long_body)} bytes)")
-    assert excerpt(b"") is None and excerpt(b"{}") == "{}"
+    long_body = b"x" * (LIST_CHARS * 100)
+    kept = keep(long_body, limit=LIST_CHARS * 10)
+    assert kept is not None
+    assert (kept.text, kept.size, kept.complete) == ("x" * LIST_CHARS * 10, len(long_body), False)
+    assert keep(b"") is None and keep(b"{}") == keep(b"{}", limit=2)
+    whole = keep(b"{}")
+    assert whole is not None and (whole.text, whole.complete) == ("{}", True)
 
 
 async def test_injected_faults_are_marked(client: TestClient, auth) -> None:

@@ -293,7 +293,8 @@ async def test_a_dead_receiver_is_retried_and_slows_nothing(
     await advance(client, auth, 60)  # processing runs as usual
     asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
     assert asset["status"]["phase"] == "ready"
-    deliveries = await get_json(client, "/_emulator/webhooks/deliveries", auth)
+    newest_first = await get_json(client, "/_emulator/webhooks/deliveries", auth)
+    deliveries = newest_first[::-1]
     assert [d["createdAt"] - start for d in deliveries] == [0, 5000, 15000, 35000]
     assert all("response" not in d and d["error"] for d in deliveries)
     assert [d["attempt"] for d in deliveries] == [1, 2, 3, 4]

@@ -232,7 +232,7 @@ async def test_deliveries_endpoint_filters_and_reset_clears(
     await create_upload(client, auth)
     await advance(client, auth, 0)
     everything = await get_json(client, "/_emulator/webhooks/deliveries", auth)
-    assert [d["event"] for d in everything] == ["asset.created", "task.spawned"] * 2
+    assert [d["event"] for d in everything] == ["task.spawned", "asset.created"] * 2  # newest 1st
     mine = await get_json(
         client,
         f"/_emulator/webhooks/deliveries?event=asset.created&asset={first['asset']['id']}",

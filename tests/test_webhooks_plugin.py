@@ -56,7 +56,7 @@ async def test_pending_retries_survive_a_restart(
 
     second = await aiohttp_client(create_app(settings, clock=ManualClock(1_700_000_000_000)))
     await advance(second, auth, 5)
-    attempts = await get_json(second, "/_emulator/webhooks/deliveries", auth)
+    attempts = (await get_json(second, "/_emulator/webhooks/deliveries", auth))[::-1]
     assert [a["attempt"] for a in attempts] == [1, 2]
     assert attempts[1]["createdAt"] - attempts[0]["createdAt"] == 5000
     assert attempts[0]["eventId"] == attempts[1]["eventId"]

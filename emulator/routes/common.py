@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from emulator.errors import PayloadTooLarge
+from emulator.errors import BadRequest, Forbidden, PayloadTooLarge
 from emulator.service import Service
 from emulator.settings import Settings
 from emulator.validation import Schema, validate
@@ -17,6 +17,8 @@ from emulator.wire import MAX_JSON_BYTES, dumps, parse_json
 SERVICE = web.AppKey("service", Service)
 SETTINGS = web.AppKey("settings", Settings)
 TENANT: web.RequestKey[str | None] = web.RequestKey("tenant")  # None: anonymous
+# Set by authentication: the key is an --admin-key, which may act on every tenant.
+ADMIN: web.RequestKey[bool] = web.RequestKey("admin")
 # Set by fault injection when a scenario rule changed this request, so the request
 # journal can record it; the value describes the rule.
 INJECTED_FAULT: web.RequestKey[str] = web.RequestKey("injected_fault")
@@ -63,6 +65,56 @@ async def caller_tenant(request: web.Request) -> str | None:
         tus_upload = unquote(tus_id) if tus_id else None
         who = await service(request).tenant_of_upload_token(request.query.get("token"), tus_upload)
     return who
+
+
+def control_scope(request: web.Request, everyone: bool, action: str) -> str | None:
+    """The tenant a control-plane call acts on, or None for every tenant.
+
+    `everyone` is the caller asking for all tenants (`{"all": true}`, `?scope=global`,
+    `?all=true`); a key-less call asks for all too. With keys configured (where
+    authentication has already refused key-less calls) only an admin key may: `action`
+    names what was refused.
+    """
+    who = optional_tenant(request)
+    if who is not None and not everyone:
+        return who
+    if request.app[SETTINGS].control_locked and not request.get(ADMIN, False):
+        raise Forbidden(
+            f"{action} needs an admin key (--admin-key / LIVEPEER_EMULATOR_ADMIN_KEY); "
+            "an API key acts on its own tenant only"
+        )
+    return None
+
+
+CONTROL_LIMIT = 100  # entries per page of a control-plane list, unless ?limit= says
+CONTROL_MAX_LIMIT = 1000
+
+
+def control_page(request: web.Request) -> int:
+    """?limit= of a control-plane list (newest first, paged by ?before=): 1 to 1000."""
+    raw = request.query.get("limit", "")
+    if raw == "":
+        return CONTROL_LIMIT
+    # ASCII digits only: str.isdigit also takes "²" and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or int(raw) < 1:
+        raise BadRequest(f"limit must be a whole number from 1 to {CONTROL_MAX_LIMIT}")
+    return min(int(raw), CONTROL_MAX_LIMIT)
+
+
+def everyone_asked(request: web.Request) -> bool:
+    """?all=true on a control-plane read or clear: every tenant's entries."""
+    raw = request.query.get("all", "").lower()
+    if raw not in ("", "true", "false", "1", "0"):
+        raise BadRequest(f"all must be true or false, not {raw!r}")
+    return raw in ("true", "1")
+
+
+def next_page(request: web.Request, items: list[Any], limit: int, before: str) -> dict[str, str]:
+    """Studio's `Link: <…>; rel="next"` header on a full page, pointing at ?before=."""
+    if len(items) < limit:
+        return {}
+    next_url = request.rel_url.update_query(before=before)
+    return {"Link": f'<{origin(request)}{next_url}>; rel="next"'}
 
 
 def origin(request: web.Request) -> str:

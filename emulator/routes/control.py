@@ -1,4 +1,8 @@
-"""/_emulator/*: the control plane (health, reset, clock), the same in every deployment."""
+"""/_emulator/*: the control plane (health, reset, clock), the same in every deployment.
+
+With keys configured, a key acts on its own tenant; only an admin key acts on all
+(routes.common.control_scope).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ from aiohttp import web
 from emulator import validation
 from emulator.clock import ManualClock
 from emulator.errors import BadRequest
-from emulator.routes.common import json_response, optional_tenant, public, read_json, service
+from emulator.routes.common import (
+    control_scope,
+    json_response,
+    optional_tenant,
+    public,
+    read_json,
+    service,
+)
 
 
 @public
@@ -19,11 +30,9 @@ async def health(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """Empty the caller's tenant (by bearer key), or everything with {"all": true}."""
     body = await read_json(request, validation.RESET)
-    who = optional_tenant(request)
-    if body.get("all"):
-        who = None
-    elif who is None:
+    if optional_tenant(request) is None and not body.get("all"):
         raise BadRequest('send a bearer key to reset its tenant, or {"all": true}')
+    who = control_scope(request, bool(body.get("all")), "resetting every tenant")
     await service(request).reset(who)
     return json_response({"reset": "all" if who is None else "tenant"})
 
@@ -40,8 +49,8 @@ async def advance_clock(request: web.Request) -> web.Response:
     """Move manual time: the caller's tenant (bearer key), or everyone's without a key."""
     body = await read_json(request, validation.CLOCK_ADVANCE)
     svc = service(request)
+    who = control_scope(request, bool(body.get("all")), "moving every tenant's clock")
     if not isinstance(svc.clock, ManualClock):
         raise BadRequest("the clock is real; start the server with --clock manual to move it")
-    who = None if body.get("all") else optional_tenant(request)
     applied = await svc.advance(float(body["seconds"]), who)
     return json_response({"now": svc.clock.now_ms(who), "applied": applied})

@@ -7,8 +7,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from emulator import webhooks as model
+from emulator.errors import NotFound
 from emulator.routes.common import (
+    ADMIN,
+    control_page,
+    control_scope,
+    everyone_asked,
     json_response,
+    next_page,
     optional_tenant,
     origin,
     paged,
@@ -82,16 +88,38 @@ async def resend_webhook(request: web.Request) -> web.Response:
 
 @public
 async def get_deliveries(request: web.Request) -> web.Response:
-    """Every delivery attempt, oldest first: the caller's tenant, or all without a key.
-    Filters: ?event=, ?asset=<asset id>, ?webhook=<webhook id>."""
+    """Delivery attempts, most recent first: the caller's tenant, or every tenant's with
+    ?all=true (an admin key; or no key when no keys are configured). Filters: ?event=,
+    ?asset=<asset id>, ?webhook=<webhook id>; pages: ?limit= (100, at most 1000) and
+    ?before=<attempt id>, as the `Link: rel="next"` header gives. Bodies are cut to 1 KiB;
+    GET /_emulator/webhooks/deliveries/{id} has them whole."""
     q = request.query
+    limit = control_page(request)
+    who = control_scope(request, everyone_asked(request), "reading every tenant's deliveries")
     docs = await _webhooks(request).delivery_log(
-        optional_tenant(request),
+        who,
         event=q.get("event") or None,
         asset_id=q.get("asset") or None,
         webhook_id=q.get("webhook") or None,
+        before=q.get("before") or None,
+        limit=limit,
     )
-    return json_response(docs)
+    headers = next_page(request, docs, limit, docs[-1]["id"]) if docs else {}
+    return json_response(docs, headers=headers)
+
+
+@public
+async def get_delivery(request: web.Request) -> web.Response:
+    """One attempt with its whole request and response: the caller's, or any for an
+    admin key (or without a key when no keys are configured)."""
+    who = optional_tenant(request)
+    anyone = who is None or request.get(ADMIN, False)
+    docs = await _webhooks(request).delivery_log(
+        None if anyone else who, log_id=request.match_info["id"], limit=1
+    )
+    if not docs:
+        raise NotFound("delivery not found")
+    return json_response(docs[0])
 
 
 async def trigger(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -164,6 +165,8 @@ def _put_number(target: Doc, key: str, raw: Any, *, integer: bool = False) -> No
     try:
         value = float(raw)
     except (TypeError, ValueError):
+        return
+    if not math.isfinite(value):  # ffprobe may say "nan"/"inf"; JSON has no such numbers
         return
     target[key] = int(value) if integer else value
 

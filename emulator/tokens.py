@@ -44,6 +44,8 @@ class UploadTokens:
         if len(parts) != 3:
             raise InvalidToken("jwt malformed")
         header, payload, signature = parts
+        if not token.isascii():  # never one we issued; compare_digest refuses non-ASCII str
+            raise InvalidToken("invalid token")
         if not hmac.compare_digest(self._sign(header, payload), signature):
             raise InvalidToken("invalid signature")
         try:

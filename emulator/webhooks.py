@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 from emulator.clock import Clock
 from emulator.delivery import EMULATOR_LOG_KEYS, Deliveries
 from emulator.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
-from emulator.events import ALL_EVENTS, ASSET_EVENTS, TASK_EVENTS
+from emulator.events import ALL_EVENTS, ASSET_EVENTS, TASK_EVENTS, make_events
+from emulator.journal import LIST_CHARS as LIST_BODY_CHARS  # one excerpt size in lists
 from emulator.models import Doc, new_id, tenant_project_id, tenant_user_id
-from emulator.store import ListQuery, LogRow, Store, WebhookRow
+from emulator.store import Changes, ListQuery, LogRow, Store, WebhookRow
 from emulator.validation import Schema
 
 _EVENT: Schema = {"type": "string", "enum": list(ALL_EVENTS)}
@@ -106,6 +107,8 @@ class Webhooks:
 
     async def update(self, tenant: str, webhook_id: str, patch: Doc) -> None:
         row = await self._owned(tenant, webhook_id, "webhook not found")
+        if "url" in patch:
+            _check_url(patch["url"])
         row.doc.update({k: patch[k] for k in PATCHABLE if k in patch})
         await self.store.put_webhook(row)
 
@@ -172,7 +175,9 @@ class Webhooks:
             if not tasks:
                 raise UnprocessableEntity(f"asset {asset_id} has no task")
             subject = tasks[0].doc
-        (event_id,) = self.deliveries.emit(tenant, [(event, subject)])
+        events = make_events(tenant, self.clock.now_ms(tenant), [(event, subject)])
+        await self.store.save(Changes(events=events))
+        event_id = events[0].id
         await self.deliveries.run_due(tenant)
         attempts = await self.store.webhook_log(tenant, event_id=event_id)
         return {"id": event_id, "event": event, "deliveries": [r.doc for r in attempts]}
@@ -181,22 +186,52 @@ class Webhooks:
         self,
         tenant: str | None,
         *,
-        event: str | None,
-        asset_id: str | None,
-        webhook_id: str | None,
+        event: str | None = None,
+        asset_id: str | None = None,
+        webhook_id: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+        log_id: str | None = None,
     ) -> list[Doc]:
-        """Every attempt, oldest first, with the emulator's extra fields."""
+        """Attempts, most recent first, with the emulator's extra fields; `before` (a log
+        id) pages on. Request and response bodies are cut to LIST_BODY_CHARS (marked
+        `bodyTruncated`, with `bodyBytes`) unless one attempt is asked for by `log_id`."""
         rows = await self.store.webhook_log(
-            tenant, event=event, asset_id=asset_id, webhook_id=webhook_id
+            tenant,
+            log_id=log_id,
+            event=event,
+            asset_id=asset_id,
+            webhook_id=webhook_id,
+            recent_first=True,
+            before=before,
+            limit=limit,
         )
-        return [r.doc for r in rows]
+        if log_id is not None:
+            return [r.doc for r in rows]
+
+        def listed(doc: Doc) -> Doc:
+            doc = dict(doc)
+            for part in ("request", "response"):
+                section = doc.get(part)
+                if not isinstance(section, dict):
+                    continue
+                body = section.get("body")
+                if isinstance(body, str) and len(body) > LIST_BODY_CHARS:
+                    doc[part] = {
+                        **section,
+                        "body": body[:LIST_BODY_CHARS],
+                        "bodyTruncated": True,
+                        "bodyBytes": len(body.encode()),
+                    }
+            return doc
+
+        return [listed(r.doc) for r in rows]
 
 
 def _document(webhook_id: str, tenant: str, created_at: int, body: Doc) -> Doc:
     """Studio's validateWebhookPayload: the stored document for a create or replace."""
     url = body["url"]
-    if not urlsplit(url).hostname:
-        raise UnprocessableEntity(f"bad url: {url}")
+    _check_url(url)
     # JavaScript's `!payload.events`: an empty list is still a subscription list.
     if body.get("events") is None and body.get("event") is None:
         raise UnprocessableEntity('must provide "events" field with subscriptions')
@@ -213,6 +248,18 @@ def _document(webhook_id: str, tenant: str, created_at: int, body: Doc) -> Doc:
         "streamId": body.get("streamId"),
     }
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def _check_url(url: str) -> None:
+    """A URL that can be delivered to: it has a host, and parses (urlsplit raises for an
+    unclosed IPv6 bracket or a port past 65535, which Node's URL refuses as well)."""
+    try:
+        parts = urlsplit(url)
+        valid = bool(parts.hostname) and (parts.port or 0) <= 65535
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UnprocessableEntity(f"bad url: {url}")
 
 
 def studio_log(doc: Doc) -> Doc:

@@ -14,10 +14,52 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from emulator.scenarios.problems import Problem, ScenarioError
+
+# Scenarios are a few levels deep; far deeper YAML (10,000 "[") would exhaust the stack
+# of PyYAML's recursive composer and constructor.
+MAX_YAML_DEPTH = 50
+
+
+class _Refused(ComposerError):
+    """YAML that is well formed but not read here: too deep, or with an alias."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (`*name`), whose expansion can grow exponentially
+    (a billion laughs) and which no scenario needs, and nesting past MAX_YAML_DEPTH."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark: Any = event.start_mark  # a Mark of PyYAML's pure or C parser
+        if isinstance(event, AliasEvent):
+            raise _Refused(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not supported in scenarios: "
+                "write the value out in full",
+                mark,
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(
+                None,
+                None,
+                f"YAML nested too deeply: more than {MAX_YAML_DEPTH} levels",
+                mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 _BARE_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
@@ -31,7 +73,10 @@ def compose(text: str, source: str) -> Node | None:
         # so turning them into spaces changes nothing else (and keeps line numbers).
         text = text.replace("\t", " ")
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_BoundedLoader)
+    except _Refused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 1
+        raise ScenarioError([Problem(source, line, str(exc.problem))]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1

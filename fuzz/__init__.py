@@ -1,0 +1,1 @@
+"""Fuzz probes (`make fuzz`): schemathesis over the upstream schema, hypothesis on uploads."""

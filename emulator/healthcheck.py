@@ -9,9 +9,8 @@ listens), so an answer means it can serve.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
+from emulator import loopback
 from emulator.settings import Settings
 
 HEALTH_PATH = "/_emulator/health"
@@ -41,16 +40,12 @@ def check(settings: Settings, timeout: float) -> tuple[bool, str]:
     if settings.port == 0:
         return False, "the port is 0 (a random one): give the real port with --port"
     url = health_url(settings)
-    # No proxies: a CI job's HTTP_PROXY must not swallow a loopback probe.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read(4096)
-    except urllib.error.HTTPError as err:
-        return False, f"{url} answered {err.code}"
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, f"{url} unreachable: {reason}"
+        # direct: the server is on this machine, whatever its address; no proxy can help.
+        answer = loopback.send("GET", url, timeout=timeout, limit=4096, direct=True)
+    except loopback.Unreachable as exc:
+        return False, f"{url} unreachable: {exc.reason}"
+    status, raw = answer.status, answer.body
     try:
         body = json.loads(raw)
     except ValueError:

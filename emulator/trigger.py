@@ -1,16 +1,16 @@
 """`livepeer-emulator webhooks trigger EVENT --asset ID`: send one event on demand, like
 `stripe trigger`, through a running server's POST /_emulator/webhooks/trigger.
 
-Standard library only, like the healthcheck: it is a small client of the control plane.
+Standard library only, like the healthcheck: it is a small client of the control plane,
+calling through `emulator.loopback` (no proxy for a server on loopback).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
+from emulator import loopback
 from emulator.healthcheck import local_root
 from emulator.settings import Settings
 
@@ -26,21 +26,23 @@ def trigger(
     base_url: str, api_key: str, event: str, asset_id: str, timeout: float
 ) -> tuple[bool, list[str]]:
     """(ok, lines to print): the event sent, and how each subscribed webhook answered."""
-    request = urllib.request.Request(
-        base_url.rstrip("/") + TRIGGER_PATH,
-        data=json.dumps({"event": event, "asset": asset_id}).encode(),
-        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    # No proxies: a CI job's HTTP_PROXY must not swallow a call to a local server.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = base_url.rstrip("/") + TRIGGER_PATH
     try:
-        with opener.open(request, timeout=timeout) as resp:
-            result: Any = json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return False, [f"{request.full_url} answered {err.code}: {_errors(err.read())}"]
-    except (OSError, ValueError) as exc:
-        return False, [f"{request.full_url} unreachable: {getattr(exc, 'reason', exc)}"]
+        answer = loopback.send(
+            "POST",
+            url,
+            data=json.dumps({"event": event, "asset": asset_id}).encode(),
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            timeout=timeout,
+        )
+    except loopback.Unreachable as exc:
+        return False, [str(exc)]
+    if not 200 <= answer.status < 300:
+        return False, [f"{url} answered {answer.status}: {_errors(answer.body)}"]
+    try:
+        result: Any = answer.json()
+    except ValueError:
+        return False, [f"{url} answered {answer.status} without JSON: {_errors(answer.body)}"]
     deliveries = result.get("deliveries") or []
     lines = [f"sent {result.get('event')} about asset {asset_id} (event id {result.get('id')})"]
     if not deliveries:

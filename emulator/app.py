@@ -1,6 +1,9 @@
 """Composition root: builds every part from Settings, installs middlewares and routes.
 
-The one route table is ROUTES below; names follow Studio's operationIds.
+The one route table is ROUTES below. Each route is named after its handler, and the
+API's handlers are named after Studio's operationIds (`requestUpload`, `getAsset`, ...),
+so `app.router["getAsset"]` finds one; control routes are named `emulator.<handler>`,
+and tus's `tus.<handler>`.
 """
 
 from __future__ import annotations
@@ -11,23 +14,36 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from emulator import faults, middleware
+from emulator.assets import Assets
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
 from emulator.delivery import Deliveries
 from emulator.journal import Journal
 from emulator.media import Prober, find_tools
+from emulator.processing import ImportLimits, Processing
 from emulator.reserve import DiskReserve
 from emulator.routes import assets, control, playback, tasks, tus, uploads, webhooks
 from emulator.routes import scenario as scenario_control
-from emulator.routes.common import SERVICE, SETTINGS
+from emulator.routes.common import (
+    ASSETS,
+    PROCESSING,
+    RULES,
+    SCHEDULER,
+    SETTINGS,
+    TENANCY,
+    UPLOADS,
+)
 from emulator.routes.journal import JOURNAL, clear_requests, get_request, get_requests
+from emulator.rulebook import Rulebook
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
-from emulator.service import ImportLimits, Service
+from emulator.scheduler import Scheduler
 from emulator.settings import Settings
 from emulator.store import Store
+from emulator.tenancy import Tenancy
 from emulator.tokens import UploadTokens
 from emulator.tus import TusUploads
+from emulator.uploads import Uploads
 from emulator.webhooks import Webhooks
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,8 +76,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/api/webhook", webhooks.create_webhook),
     ("GET", "/api/webhook", webhooks.get_webhooks),
     ("GET", "/api/webhook/{id}", webhooks.get_webhook),
-    ("PUT", "/api/webhook/{id}", webhooks.replace_webhook),
-    ("PATCH", "/api/webhook/{id}", webhooks.update_webhook),
+    ("PUT", "/api/webhook/{id}", webhooks.update_webhook),
+    ("PATCH", "/api/webhook/{id}", webhooks.patch_webhook),
     ("DELETE", "/api/webhook/{id}", webhooks.delete_webhook),
     ("GET", "/api/webhook/{id}/log", webhooks.get_webhook_logs),
     ("GET", "/api/webhook/{id}/log/{logId}", webhooks.get_webhook_log),
@@ -78,11 +94,27 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
+def route_name(path: str, handler: Handler) -> str:
+    """camelCase of the handler's name (Studio's operationId); `emulator.` for control
+    routes and `tus.` for the tus protocol's, which Studio's schema leaves out."""
+    first, *rest = handler.__name__.split("_")
+    name = first + "".join(word.title() for word in rest)
+    if path.startswith("/_emulator/"):
+        return f"emulator.{name}"
+    return f"tus.{name}" if path.startswith("/api/asset/upload/tus") else name
+
+
 def setup_routes(app: web.Application) -> None:
+    named: set[str] = set()
     for method, path, handler in ROUTES:
+        name: str | None = route_name(path, handler)
+        if name in named:
+            name = None  # an alias path: the first route keeps the name
+        else:
+            named.add(str(name))
         # Express routes tolerate a trailing slash; so do these.
-        for variant in (path, path + "/"):
-            app.router.add_route(method, variant, handler)
+        app.router.add_route(method, path, handler, name=name)
+        app.router.add_route(method, path + "/", handler)
 
 
 def create_app(
@@ -128,30 +160,61 @@ def create_app(
         if secret is None:
             secret = secrets.token_hex(32)
             await store.set_meta("upload_token_secret", secret)
-        svc = Service(
+        tokens = UploadTokens(bytes.fromhex(secret))
+        rules = Rulebook(scenario)  # the scenario in force per tenant, and its faults
+        scheduler = Scheduler(the_clock, store)
+        deliveries = Deliveries(store, scheduler, faults=rules.webhook_faults)
+        processing = Processing(
             store=store,
             blobs=blobs,
             prober=prober,
-            clock=the_clock,
-            tokens=UploadTokens(bytes.fromhex(secret)),
-            scenario=scenario,
+            scheduler=scheduler,
+            rules=rules,
+            events=deliveries,
             import_limits=ImportLimits(settings.import_max_bytes, settings.import_timeout),
         )
-        app[SERVICE] = svc
-        deliveries = Deliveries(store, the_clock, faults=svc.rules.webhook_faults)
-        svc.events = deliveries
-        svc.scheduler.also.append(deliveries)
-        svc.reset_hooks.append(deliveries.reset)
-        app[webhooks.WEBHOOKS] = Webhooks(store, the_clock, deliveries)
+        upload_paths = Uploads(
+            store=store, blobs=blobs, scheduler=scheduler, tokens=tokens, processing=processing
+        )
+        tus_uploads = TusUploads(
+            uploads=upload_paths, store=store, blobs=blobs, scheduler=scheduler
+        )
+        # The one registry of timed work, in the order each pass runs it.
+        scheduler.register(processing)
+        scheduler.register(deliveries)
+        scheduler.register(tus_uploads)
+        app[RULES] = rules
+        app[SCHEDULER] = scheduler
+        app[PROCESSING] = processing
+        app[UPLOADS] = upload_paths
+        app[tus.TUS] = tus_uploads
+        app[ASSETS] = Assets(
+            store=store,
+            blobs=blobs,
+            scheduler=scheduler,
+            tokens=tokens,
+            events=deliveries,
+            processing=processing,
+        )
+        app[webhooks.WEBHOOKS] = Webhooks(store, scheduler, deliveries)
+        app[TENANCY] = Tenancy(
+            store=store,
+            blobs=blobs,
+            scheduler=scheduler,
+            rules=rules,
+            processing=processing,
+            tus=tus_uploads,
+            deliveries=deliveries,
+        )
         await deliveries.start()
-        await svc.start()
-        app[tus.TUS] = TusUploads(svc)
-        await app[tus.TUS].start()
+        await tus_uploads.start()
+        await processing.start()
+        await scheduler.start()
         try:
             yield
         finally:
-            await app[tus.TUS].stop()
-            await svc.stop()
+            await scheduler.stop()
+            await processing.stop()
             await deliveries.stop()
             await store.close()
 

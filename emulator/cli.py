@@ -166,7 +166,7 @@ async def _run(app: Any, settings: Settings) -> None:
     from aiohttp import web
 
     from emulator.healthcheck import listens_everywhere, local_root
-    from emulator.routes.common import SERVICE
+    from emulator.routes.common import RULES
 
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
@@ -182,7 +182,6 @@ async def _run(app: Any, settings: Settings) -> None:
         where = " (listening on all interfaces)" if listens_everywhere(host) else ""
         if settings.public_url:
             where += f" · public URL {settings.public_url}"
-        service = app[SERVICE]
         tenancy = (
             f"{len(settings.api_keys)} API key(s) accepted"
             if settings.api_keys
@@ -193,7 +192,7 @@ async def _run(app: Any, settings: Settings) -> None:
         print(
             f"livepeer-emulator: API at {local_root(host, port)}/api{where} · data dir "
             f"{settings.data_dir} · {tenancy} · clock {settings.clock} · "
-            f"scenario {service.scenario.name}",
+            f"scenario {app[RULES].default.name}",
             flush=True,
         )
         stop = asyncio.Event()

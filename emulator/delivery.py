@@ -1,14 +1,14 @@
 """Webhook delivery: events fanned out to subscribed webhooks, signed POSTs, retries on the
 emulator's clock, the attempt log, and the delivery faults a scenario asks for.
 
-The service stores events in the outbox, in the same transaction as the change that
-raised them, and only then says so (EventSink.notify), so a stop at any moment loses no
-event. An intake task turns each stored event into one stored delivery per subscribed
-webhook (and removes it from the outbox, in one transaction), and one worker per webhook
-sends them in order, so a slow or dead receiver only ever holds up its own deliveries. Retries are
-stored with a due time on the emulator's clock: with the real clock a timer sends them;
-with the manual clock the scheduler's advance() walks through them (run_due/due_times),
-so a test sees attempts at +0, +5 s, +15 s without waiting.
+Use cases store events in the outbox, in the same transaction as the change that raised
+them, and only then say so (EventSink.notify), so a stop at any moment loses no event. An
+intake task turns each stored event into one stored delivery per subscribed webhook (and
+removes it from the outbox, in one transaction), and one worker per webhook sends them in
+order, so a slow or dead receiver only ever holds up its own deliveries. Retries are
+stored with a due time on the emulator's clock and run by the scheduler (this is its
+"webhook deliveries" TimedWork: run_due/due_times), so with the manual clock a test sees
+attempts at +0, +5 s, +15 s without waiting.
 """
 
 from __future__ import annotations
@@ -27,29 +27,26 @@ from typing import Any
 
 import aiohttp
 
-from emulator.clock import Clock, monotonic
-from emulator.events import WebhookFault
-from emulator.models import Doc, Event, new_id
+from emulator.clock import monotonic, real_delay
+from emulator.models import Doc, Event, WebhookFault, new_id
+from emulator.scheduler import Scheduler
 from emulator.store import DeliveryRow, LogRow, Store, WebhookRow
 from emulator.wire import asset_out, task_out
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "livepeer.studio"
-TIMEOUT_SECONDS = 30.0  # Studio gives a receiver 30 s
-# With the manual clock a test is waiting on each `advance` that sends deliveries: a
-# receiver gets 2 s there (loopback receivers answer in milliseconds), and one advance
-# waits at most 5 s in all for attempts; what is still in flight then finishes in the
-# background, and its retry is due on the clock as usual. A receiver that never answers
-# used to hold a 20 s advance for 3 x 30 s.
-MANUAL_CLOCK_TIMEOUT_SECONDS = 2.0
-ADVANCE_WAIT_SECONDS = 5.0
+# Studio gives a receiver 30 s. With the manual clock a test waits on each advance that
+# sends deliveries, so there the scheduler cuts it (Scheduler.patience: 2 s), and one
+# advance waits at most 5 s in all for attempts; what is still in flight then finishes in
+# the background, and its retry is due on the clock as usual. A receiver that never
+# answered used to hold a 20 s advance for 3 x 30 s.
+TIMEOUT_SECONDS = 30.0
 FIRST_BACKOFF_MS = 5_000  # then doubling ...
 MAX_BACKOFF_MS = 3_600_000  # ... up to an hour
 MAX_RETRIES = 33
 LOG_LIMIT = 10_000  # attempts kept in the log, all tenants together
 RESPONSE_BODY_LIMIT = 1024  # bytes of a receiver's answer kept in the log
-IDLE_WAKE_SECONDS = 60.0
 # Kept in the log for GET /_emulator/webhooks/deliveries; Studio's log endpoints hide them.
 EMULATOR_LOG_KEYS = ("eventId", "assetId", "attempt", "error", "fault", "resentFrom")
 
@@ -104,19 +101,21 @@ class Sent:
 
 
 class Deliveries:
-    """The EventSink that delivers to webhooks; also the scheduler's delivery timer."""
+    """The EventSink that delivers to webhooks; also the scheduler's "webhook
+    deliveries" TimedWork (retries and delayed deliveries wait for their time there)."""
 
-    def __init__(self, store: Store, clock: Clock, *, faults: FaultSource = no_faults):
+    def __init__(
+        self, store: Store, scheduler: Scheduler, *, faults: FaultSource = no_faults
+    ) -> None:
         self.store = store
-        self.clock = clock
+        self.clock = scheduler  # now_ms: each tenant's time
+        self._scheduler = scheduler
         self.faults = faults  # the scenario's webhook rules (emulator/rulebook.py)
-        self.timeout = MANUAL_CLOCK_TIMEOUT_SECONDS if clock.manual else TIMEOUT_SECONDS
-        self.advance_wait_seconds = ADVANCE_WAIT_SECONDS
+        self.timeout = scheduler.patience(TIMEOUT_SECONDS)
         self._outbox_wake = asyncio.Event()  # events were stored: fan them out
         self._outbox_lock = asyncio.Lock()  # one fan-out pass at a time, in outbox order
         self._workers: dict[str, tuple[str, asyncio.Task[None]]] = {}  # webhook → (tenant, job)
         self._dirty: set[str] = set()  # webhooks with something new to look at
-        self._wake = asyncio.Event()
         self._jobs: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
 
@@ -126,12 +125,7 @@ class Deliveries:
         self._session = aiohttp.ClientSession(auto_decompress=False)
         self._jobs.append(asyncio.create_task(self._intake(), name="webhook intake"))
         self._outbox_wake.set()  # events a previous run stored but did not fan out
-        if not self.clock.manual:
-            self._jobs.append(asyncio.create_task(self._timer(), name="webhook timer"))
-        # Deliveries left due by a previous run go out now.
-        for tenant, webhook_id, due in await self.store.delivery_due_times(None):
-            if due <= self.clock.now_ms(tenant):
-                self._kick(webhook_id, tenant)
+        # Deliveries left due by a previous run go out when the scheduler starts.
 
     async def stop(self) -> None:
         jobs = self._jobs + [job for _, job in self._workers.values()]
@@ -163,7 +157,7 @@ class Deliveries:
                 await self._drain_outbox()
             except Exception:  # keep the intake alive (and not spinning); the log has it
                 log.exception("reading the webhook outbox failed")
-                await self.clock.wait(1.0)
+                await real_delay(1.0)
                 self._outbox_wake.set()
 
     async def _drain_outbox(self) -> None:
@@ -205,9 +199,14 @@ class Deliveries:
 
     # -- running deliveries -------------------------------------------------------------
 
-    async def run_due(self, tenant: str | None = None, deadline: float | None = None) -> None:
+    async def settle(self, tenant: str | None) -> None:
+        """Events already stored get their deliveries (the scheduler's TimedWork)."""
+        await self._drain_outbox()
+
+    async def run_due(self, tenant: str | None = None, deadline: float | None = None) -> int:
         """Attempt everything due now (the tenant's, or everyone's) and wait for it, or
-        only until `deadline` (a monotonic() time) if one is given."""
+        only until `deadline` (a monotonic() time) if one is given. Counts nothing:
+        `applied` in a clock advance counts processing steps."""
         await self._drain_outbox()  # every event stored so far has its deliveries stored
         for owner, webhook_id, due in await self.store.delivery_due_times(tenant):
             if due <= self.clock.now_ms(owner):
@@ -218,8 +217,10 @@ class Deliveries:
             if tenant in (None, owner) and not job.done()
         ]
         if busy:
-            wait = None if deadline is None else max(deadline - monotonic(), 0.0)
-            await asyncio.wait(busy, timeout=wait)
+            wait = None if deadline is None else deadline - monotonic()
+            if wait is None or wait > 0:
+                await asyncio.wait(busy, timeout=wait)
+        return 0
 
     async def due_times(self, tenant: str | None = None) -> list[tuple[str, int]]:
         """(tenant, due ms) of deliveries waiting for a later time, for the scheduler.
@@ -256,7 +257,7 @@ class Deliveries:
                     await self._attempt(hook, row)
         except Exception:
             log.exception("delivering to webhook %s failed", webhook_id)
-        self._wake.set()  # the timer re-reads the next due time
+        self._scheduler.wake()  # a retry may now be due at a new time
 
     async def _attempt(self, hook: WebhookRow, row: DeliveryRow) -> None:
         now = self.clock.now_ms(row.tenant)
@@ -342,23 +343,6 @@ class Deliveries:
             note["lastFailure"] = {k: v for k, v in failure.items() if v is not None}
         await self.store.note_webhook_status(hook.doc["id"], note)
         return Sent(entry, status)
-
-    async def _timer(self) -> None:
-        """Real clock only: send retries and delayed deliveries when they fall due."""
-        while True:
-            self._wake.clear()
-            delay = IDLE_WAKE_SECONDS
-            try:
-                for tenant, webhook_id, due in await self.store.delivery_due_times(None):
-                    wait = (due - self.clock.now_ms(tenant)) / 1000
-                    if wait <= 0:
-                        self._kick(webhook_id, tenant)
-                    else:
-                        delay = min(delay, wait)
-            except Exception:  # keep the timer alive (and not spinning); the log has it
-                log.exception("reading due webhook deliveries failed")
-                delay = 1.0
-            await self.clock.wait(delay, self._wake)
 
 
 def _events_of(hook: WebhookRow) -> list[str]:

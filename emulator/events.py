@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from emulator.models import Doc, Event, StepKind, new_id
+from emulator.store import Changes, Store
 
 ASSET_EVENTS = ("asset.created", "asset.updated", "asset.ready", "asset.failed", "asset.deleted")
 TASK_EVENTS = ("task.spawned", "task.updated", "task.completed", "task.failed")
@@ -36,19 +36,6 @@ ALL_EVENTS = (
 )
 
 
-# What a scenario's `webhook:` effect can do to a delivery.
-FAULT_ACTIONS = ("drop", "delay", "duplicate", "reorder", "bad_signature")
-
-
-@dataclass(frozen=True)
-class WebhookFault:
-    """One delivery fault: never delivered, held on the clock, sent twice (same event
-    id), held until the webhook's next delivery has gone, or signed with a wrong key."""
-
-    action: str  # one of FAULT_ACTIONS
-    delay_ms: int = 0  # for "delay"
-
-
 class EventSink(Protocol):
     def notify(self) -> None:
         """Events were stored in the outbox (with the change that raised them): go and
@@ -64,6 +51,14 @@ class NoEvents:
 
 
 NO_EVENTS = NoEvents()
+
+
+async def save_with_events(store: Store, sink: EventSink, changes: Changes) -> None:
+    """Store a transition with the events it raises (one transaction), then have them
+    delivered."""
+    await store.save(changes)
+    if changes.events:
+        sink.notify()
 
 
 def make_events(tenant: str, now: int, events: Sequence[tuple[str, Doc]]) -> list[Event]:

@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from emulator.blobs import CHUNK_SIZE
 from emulator.clock import real_delay
-from emulator.routes.common import INJECTED_FAULT, caller_tenant, service
+from emulator.routes.common import INJECTED_FAULT, RULES, caller_tenant
 from emulator.scenarios import Respond
 from emulator.wire import dumps
 
@@ -33,15 +33,15 @@ EXEMPT_PREFIX = "/_emulator/"
 
 @web.middleware
 async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
-    svc = service(request)
-    if not svc.rules.may_fault_http or request.path.startswith(EXEMPT_PREFIX):
+    book = request.app[RULES]
+    if not book.may_fault_http or request.path.startswith(EXEMPT_PREFIX):
         return await handler(request)
     # Signed and tus uploads carry no API key; their tenant's scenario still applies.
     who = await caller_tenant(request)
-    rules = svc.rules.http_faults(who, request.method, request.path)
+    rules = book.http_faults(who, request.method, request.path)
     if not rules:
         return await handler(request)
-    scenario = svc.rules.scenario_for(who)
+    scenario = book.scenario_for(who)
     request[INJECTED_FAULT] = f"{scenario.name}: " + "; ".join(r.describe() for r in rules)
     for rule in rules:
         if rule.delay_ms:

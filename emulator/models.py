@@ -121,3 +121,16 @@ class Event:
     created_at: int
     subject: Doc  # the stored asset or task, as it was when the event was raised
     seq: int | None = None  # its place in the outbox, once stored
+
+
+# What a scenario's `webhook:` effect can do to a delivery.
+FAULT_ACTIONS = ("drop", "delay", "duplicate", "reorder", "bad_signature")
+
+
+@dataclass(frozen=True)
+class WebhookFault:
+    """One delivery fault: never delivered, held on the clock, sent twice (same event
+    id), held until the webhook's next delivery has gone, or signed with a wrong key."""
+
+    action: str  # one of FAULT_ACTIONS
+    delay_ms: int = 0  # for "delay"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from emulator.events import WebhookFault
+from emulator.models import WebhookFault
 from emulator.scenarios import Rule, Scenario
 from emulator.timeline import ProcessingFault
 

@@ -3,8 +3,9 @@
 `Emulator` is what the `livepeer_emulator` fixture gives a test: one fresh tenant on a
 running server, reached only through HTTP (the API and the `/_emulator/*` control plane),
 so the same handle works for the in-process server, a `serve` process or a container.
-Its calls use the standard library only, so plain sync tests need nothing else, and async
-tests may call it too (the server never runs on the test's event loop).
+Its calls use the standard library only (through `emulator.loopback`, so never through a
+proxy to a loopback server), so plain sync tests need nothing else, and async tests may
+call it too (the server never runs on the test's event loop).
 
 Importing this module imports neither aiohttp nor the emulator itself: `InProcessServer`
 does that when it starts, so a project that never uses the fixture pays nothing.
@@ -15,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from emulator import loopback
 
 if TYPE_CHECKING:
     import asyncio
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 
 HTTP_TIMEOUT = 60.0  # seconds for one call: a PUT of a large file, or a long advance
 TERMINAL_PHASES = ("ready", "failed", "deleted")
-FIRST_STEP = 0.5  # seconds of emulated time wait_for_asset moves first ...
-LONGEST_STEP = 30.0  # ... doubling up to this, so a slow timeline costs few calls
-FINE_STEP = 0.1  # ... or in steps this small when waiting for a passing phase
 JOURNAL_PAGE = 1000  # calls per GET /_emulator/requests page (the server's maximum)
 
 ScenarioSpec = str | os.PathLike[str] | Mapping[str, Any]
@@ -81,24 +79,21 @@ def call(
     if json_body is not None:
         data = json.dumps(json_body).encode()
         content_type = content_type or "application/json"
-    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    sent = dict(headers or {})
     if content_type:
-        req.add_header("Content-Type", content_type)
+        sent["Content-Type"] = content_type
     if key:
-        req.add_header("Authorization", f"Bearer {key}")
+        sent["Authorization"] = f"Bearer {key}"
     try:
-        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
-            raw, status = resp.read(), resp.status
-    except urllib.error.HTTPError as err:
-        raw, status = err.read(), err.code
-    except urllib.error.URLError as err:
-        raise EmulatorError(f"cannot reach the emulator at {url}: {err.reason}") from None
-    if not raw:
-        return status, None
+        answer = loopback.send(method, url, data=data, headers=sent, timeout=HTTP_TIMEOUT)
+    except loopback.Unreachable as exc:
+        raise EmulatorError(f"cannot reach the emulator at {url}: {exc.reason}") from None
+    if not answer.body:
+        return answer.status, None
     try:
-        return status, json.loads(raw)
+        return answer.status, answer.json()
     except ValueError:
-        return status, raw.decode("utf-8", errors="replace")
+        return answer.status, answer.body.decode("utf-8", errors="replace")
 
 
 class Emulator:
@@ -169,11 +164,13 @@ class Emulator:
     ) -> dict[str, Any]:
         """Advance this tenant's time until the asset reaches `phase`; returns the asset.
 
-        No sleeping: time moves in growing steps (or fine ones for a passing phase such as
-        "processing"), up to `timeout` seconds of emulated time. Raises AssetPhaseError,
-        with the asset's status and errorMessage, if it settles in another phase.
+        No sleeping, and no guessing: each move takes time exactly to the next planned
+        transition (`{"next": true}`), so the asset is seen in every phase it passes
+        through, up to `timeout` seconds of emulated time. Raises AssetPhaseError, with
+        the asset's status and errorMessage, if it settles in another phase or nothing
+        more is planned for it.
         """
-        moved, step = 0.0, FIRST_STEP if phase in TERMINAL_PHASES else FINE_STEP
+        started = self.now()
         while True:
             status, asset = self.request("GET", f"/api/asset/{asset_id}")
             if status == 404:
@@ -186,19 +183,21 @@ class Emulator:
             if current in TERMINAL_PHASES:
                 headline = f"asset {asset_id} ended {current!r}, not {phase!r}"
                 raise AssetPhaseError(_describe(asset, headline), asset)
-            if moved >= timeout:
+            moved = self._ok(
+                "POST", "/_emulator/clock/advance", {"next": True}, "advancing the clock"
+            )
+            stalled = moved["applied"] == 0 and "nextDue" not in moved
+            if stalled or moved["now"] - started > timeout * 1000:
                 headline = (
-                    f"asset {asset_id} is still {current!r} after {timeout:g} s of emulated "
-                    f"time, not {phase!r}"
+                    f"asset {asset_id} is still {current!r} with nothing more planned, not "
+                    f"{phase!r}"
+                    if stalled
+                    else f"asset {asset_id} is still {current!r} after {timeout:g} s of "
+                    f"emulated time, not {phase!r}"
                 )
                 if current == "uploading":
                     headline += " (was its file ever uploaded?)"
                 raise AssetPhaseError(_describe(asset, headline), asset)
-            this_step = min(step, timeout - moved)
-            self.advance(this_step)
-            moved += this_step
-            if phase in TERMINAL_PHASES:
-                step = min(step * 2, LONGEST_STEP)
 
     # -- scenarios -------------------------------------------------------------------------
 

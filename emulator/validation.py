@@ -294,10 +294,10 @@ ASSET_PATCH: Schema = {
 CLOCK_ADVANCE: Schema = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["seconds"],
     "properties": {
         # Up to ten years at a time: enough for any test, and it keeps times in range.
         "seconds": {"type": "number", "minimum": 0, "maximum": 315_360_000},
+        "next": {"type": "boolean"},
         "all": {"type": "boolean"},
     },
 }

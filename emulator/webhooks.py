@@ -7,18 +7,19 @@ changing them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from emulator.clock import Clock
 from emulator.delivery import EMULATOR_LOG_KEYS, Deliveries
 from emulator.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
 from emulator.events import ALL_EVENTS, ASSET_EVENTS, TASK_EVENTS, make_events
 from emulator.journal import LIST_CHARS as LIST_BODY_CHARS  # one excerpt size in lists
 from emulator.models import Doc, new_id, tenant_project_id, tenant_user_id
-from emulator.store import Changes, ListQuery, LogRow, Store, WebhookRow
+from emulator.scheduler import Scheduler
+from emulator.store import WEBHOOK_FIELDS, Changes, ListQuery, LogRow, Store, WebhookRow
 from emulator.validation import Schema
 
 _EVENT: Schema = {"type": "string", "enum": list(ALL_EVENTS)}
@@ -65,10 +66,12 @@ TRIGGER: Schema = {
     },
 }
 PATCHABLE = ("name", "events", "url", "sharedSecret", "streamId")
+# The fields a webhook list may filter and sort on (what parse_list_query accepts).
+WEBHOOK_LIST_FIELDS = tuple(WEBHOOK_FIELDS)
 
 
 class Webhooks:
-    def __init__(self, store: Store, clock: Clock, deliveries: Deliveries) -> None:
+    def __init__(self, store: Store, clock: Scheduler, deliveries: Deliveries) -> None:
         self.store = store
         self.clock = clock
         self.deliveries = deliveries
@@ -256,6 +259,9 @@ def _check_url(url: str) -> None:
     try:
         parts = urlsplit(url)
         valid = bool(parts.hostname) and (parts.port or 0) <= 65535
+        if valid and "[" in parts.netloc:
+            # Python 3.10's urlsplit takes any text in brackets; 3.11+ require an IPv6 address.
+            valid = isinstance(ipaddress.ip_address(parts.hostname or ""), ipaddress.IPv6Address)
     except ValueError:
         valid = False
     if not valid:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from emulator.errors import ApiError, BadRequest, UnprocessableEntity
@@ -165,7 +165,7 @@ def task_out(doc: Doc) -> Doc:
 
 
 def parse_list_query(
-    query: Mapping[str, str], fields: Mapping[str, str], direct: tuple[str, ...]
+    query: Mapping[str, str], fields: Collection[str], direct: tuple[str, ...]
 ) -> ListQuery:
     """limit/cursor/order/filters/count plus the exact-match shortcuts a list accepts."""
     limit = ascii_int(query.get("limit", ""), MAX_LIMIT)
@@ -196,7 +196,7 @@ def ascii_int(text: str, cap: int) -> int | None:
     return cap if len(text) > len(str(cap)) else min(int(text), cap)
 
 
-def _parse_order(raw: str | None, fields: Mapping[str, str]) -> list[tuple[str, bool]]:
+def _parse_order(raw: str | None, fields: Collection[str]) -> list[tuple[str, bool]]:
     order: list[tuple[str, bool]] = []
     for part in (raw or "").split(","):
         name, _, desc = part.strip().partition("-")
@@ -205,7 +205,7 @@ def _parse_order(raw: str | None, fields: Mapping[str, str]) -> list[tuple[str, 
     return order or [("updatedAt", True), ("createdAt", True)]
 
 
-def _parse_filters(raw: str, fields: Mapping[str, str]) -> list[Filter]:
+def _parse_filters(raw: str, fields: Collection[str]) -> list[Filter]:
     try:
         items = loads(raw)
     except ApiError as exc:

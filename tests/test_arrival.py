@@ -10,7 +10,7 @@ from pathlib import Path
 from emulator.app import create_app
 from emulator.media import Prober, find_tools
 from emulator.models import ProbeResult
-from emulator.routes.common import SERVICE
+from emulator.routes.common import PROCESSING
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import get_json, upload
@@ -50,7 +50,7 @@ async def test_upload_is_answered_before_its_media_is_analysed(aiohttp_client, t
     assert task["status"]["phase"] == "waiting"
 
     prober.go.set()
-    await app[SERVICE].settle()
+    await app[PROCESSING].settle()
     asset = await get_json(client, path, auth)
     assert asset["status"]["phase"] == "ready"
     assert asset["videoSpec"]["duration"] == 2.0
@@ -66,7 +66,7 @@ async def test_analysis_cut_off_by_a_stop_runs_again_on_start(aiohttp_client, tm
 
     app = create_app(_settings(data))
     second = await aiohttp_client(app)
-    await app[SERVICE].settle()
+    await app[PROCESSING].settle()
 
     asset = await get_json(second, f"/api/asset/{created['asset']['id']}", auth)
     assert asset["status"]["phase"] == "ready"
@@ -90,7 +90,7 @@ async def test_deleting_during_analysis_leaves_no_media(aiohttp_client, tmp_path
     resp = await client.delete(f"/api/asset/{created['asset']['id']}", headers=auth)
     assert resp.status == 204
     prober.go.set()
-    await app[SERVICE].settle()
+    await app[PROCESSING].settle()
 
     assert list((tmp_path / "d" / "media").iterdir()) == []
     resp = await client.get(f"/api/asset/{created['asset']['id']}", headers=auth)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from emulator.routes.common import SERVICE
+from emulator.routes.tus import TUS
 from emulator.store.assets import Changes
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import advance, create_upload, path_of, upload
@@ -156,7 +156,7 @@ async def test_an_asset_stored_deep_before_the_cap_can_still_be_deleted(
     """A data dir from an older version may hold such a document: it must stay deletable."""
     created = await create_upload(client, auth)
     asset_id = created["asset"]["id"]
-    store = client.app[SERVICE].store
+    store = client.app[TUS].store  # the store, as the tus part holds it
     row = await store.get_asset(asset_id)
     assert row is not None
     deep: Any = 1

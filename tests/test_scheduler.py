@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from emulator.app import create_app
-from emulator.routes.common import SERVICE
+from emulator.routes.common import PROCESSING
 from emulator.scheduler import IDLE_WAKE_SECONDS
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
@@ -40,7 +40,7 @@ async def test_loop_applies_steps_at_their_due_times(aiohttp_client, tmp_path, a
     app = create_app(Settings(data_dir=tmp_path / "d"), clock=clock)
     client = await aiohttp_client(app)
     created = await upload(client, auth, SAMPLE_MP4)
-    await app[SERVICE].settle()  # hashing and ffprobe, which run after the PUT's answer
+    await app[PROCESSING].settle()  # hashing and ffprobe, which run after the PUT's answer
     path = f"/api/asset/{created['asset']['id']}"
     for _ in range(200):  # bounded: each turn lets the loop take one step
         asset = await get_json(client, path, auth)
@@ -53,3 +53,29 @@ async def test_loop_applies_steps_at_their_due_times(aiohttp_client, tmp_path, a
     # The loop slept exactly until each step was due: ready 3.5 s after the upload.
     assert asset["status"]["updatedAt"] == task["scheduledAt"] + 3500
     assert 0.75 in [round(w, 3) for w in clock.waits]  # woke at due times, not by polling
+
+
+async def test_advance_to_next_moves_exactly_to_each_planned_step(client, auth) -> None:  # type: ignore[no-untyped-def]
+    """{"next": true} takes time to the next due work and no further, so a test sees the
+    asset in every phase, and `nextDue` says when the step after is due."""
+    created = await upload(client, auth, SAMPLE_MP4)
+    task = await get_json(client, f"/api/task/{created['task']['id']}", auth)
+    start = task["scheduledAt"]
+    offsets, phases = [], []
+    for _ in range(20):  # bounded: the default timeline has six steps
+        resp = await client.post("/_emulator/clock/advance", json={"next": True}, headers=auth)
+        assert resp.status == 200, await resp.text()
+        moved = await resp.json()
+        asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
+        offsets.append(moved["now"] - start)
+        phases.append(asset["status"]["phase"])
+        if "nextDue" not in moved:
+            break
+        assert moved["nextDue"] > moved["now"]
+    # The default timeline: queued 0.5 s, then 3 s of processing in four reports.
+    assert offsets == [500, 1250, 2000, 2750, 3500]
+    assert phases == ["processing"] * 4 + ["ready"]
+    bad = await client.post(
+        "/_emulator/clock/advance", json={"next": True, "seconds": 1}, headers=auth
+    )
+    assert bad.status == 400

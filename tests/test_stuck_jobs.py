@@ -12,7 +12,7 @@ from emulator.app import create_app
 from emulator.clock import ManualClock
 from emulator.media import Prober
 from emulator.models import ProbeResult
-from emulator.routes.common import SERVICE
+from emulator.routes.common import PROCESSING
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import advance, get_json, upload
@@ -61,4 +61,4 @@ async def test_an_analysis_job_that_dies_fails_its_asset(
     assert "the probe blew up" in asset["status"]["errorMessage"]
     task = await get_json(client, f"/api/task/{created['task']['id']}", auth)
     assert task["status"]["phase"] == "failed"
-    await app[SERVICE].settle()
+    await app[PROCESSING].settle()

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from emulator.routes.tus import TUS as TUS_KEY
-from emulator.tus import EXPIRES_AFTER_MS, MAX_SIZE, SWEEP_SECONDS, TusUploads
+from emulator.tus import EXPIRES_AFTER_MS, MAX_SIZE, TusUploads
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import advance, create_upload, get_json, path_of
 
@@ -373,7 +373,7 @@ async def test_racing_patches_one_wins_and_bytes_never_interleave(
     assert late.status == 409
     asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
     assert asset["status"]["phase"] == "waiting"
-    stored = Path(tus.service.blobs.media_path(created["asset"]["id"])).read_bytes()
+    stored = Path(tus.blobs.media_path(created["asset"]["id"])).read_bytes()
     assert stored == b"A" * length
 
 
@@ -471,28 +471,35 @@ async def test_an_asset_deleted_mid_upload_refuses_the_last_byte(
 
 
 class SteppedClock:
-    """A real-mode clock (background loops run) whose time and timed waits the test drives."""
+    """A real-mode clock (the scheduler's loop runs) whose time the test moves; each of the
+    loop's timed waits ends when the test ticks (or something wakes the loop)."""
 
     manual = False
 
     def __init__(self, now_ms: int) -> None:
         self.now = now_ms
-        self.tick = asyncio.Event()  # set by the test: every timed wait ends
-        self.waiting = asyncio.Event()  # set when a loop starts a timed wait
+        self.tick = asyncio.Event()  # set by the test: the loop's wait ends
+        self.waiting = asyncio.Event()  # set when the loop starts a timed wait
 
     def now_ms(self, tenant: str | None = None) -> int:
         return self.now
 
     async def wait(self, seconds: float, wake: asyncio.Event | None = None) -> None:
-        if wake is not None or seconds != SWEEP_SECONDS:  # other loops: only wake-ups matter
-            await (wake or asyncio.Event()).wait()
-            return
         self.waiting.set()
-        await self.tick.wait()
+        ends = [asyncio.ensure_future(self.tick.wait())]
+        if wake is not None:
+            ends.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for end in ends:
+                end.cancel()
         self.tick.clear()
 
 
-async def test_the_real_clock_sweeps_expired_uploads(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_scheduler_expires_uploads_on_the_real_clock(  # type: ignore[no-untyped-def]
+    aiohttp_client, tmp_path: Path
+) -> None:
     from emulator.app import create_app
     from emulator.settings import Settings
 
@@ -503,12 +510,12 @@ async def test_the_real_clock_sweeps_expired_uploads(aiohttp_client, tmp_path: P
     created = await create_upload(client, auth)
     location = await tus_create(client, created)
     assert (await tus_patch(client, location, 0, DATA[:100])).status == 204
-    await clock.waiting.wait()  # the sweeper is between sweeps
+    await clock.waiting.wait()  # the scheduler waits for the upload's expiry
 
     clock.now += EXPIRES_AFTER_MS - 1
     clock.waiting.clear()
     clock.tick.set()
-    await clock.waiting.wait()  # one sweep done: not yet expired
+    await clock.waiting.wait()  # one pass done: not yet expired
     assert len(partial_files(client)) == 1
 
     clock.now += 1

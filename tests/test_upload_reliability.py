@@ -21,7 +21,6 @@ from aiohttp.test_utils import TestClient
 
 from emulator.app import create_app
 from emulator.clock import ManualClock
-from emulator.routes.common import SERVICE
 from emulator.routes.tus import TUS as TUS_KEY
 from emulator.settings import Settings
 from tests.conftest import SAMPLE_MP4
@@ -75,7 +74,7 @@ class RawConnection:
 
 def partials(client: TestClient) -> list[Path]:
     """Partial files of direct PUTs (tus keeps its own under partial/tus/)."""
-    return sorted(client.server.app[SERVICE].blobs.partial_dir.glob("*.part"))  # type: ignore[union-attr]
+    return sorted(client.server.app[TUS_KEY].blobs.partial_dir.glob("*.part"))  # type: ignore[union-attr]
 
 
 async def phase(client: TestClient, auth: dict[str, str], created: dict[str, Any]) -> str:

@@ -65,10 +65,13 @@ class Receiver:
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
         """Until `count` deliveries arrived (for the real clock, where nothing answers
         "done"); a signal, not a sleep."""
-        async with asyncio.timeout(timeout):
-            while len(self.got) < count:
-                self.arrival.clear()
-                await self.arrival.wait()
+        # asyncio.wait_for, not asyncio.timeout: the suite runs on Python 3.10.
+        await asyncio.wait_for(self._until(count), timeout)
+
+    async def _until(self, count: int) -> None:
+        while len(self.got) < count:
+            self.arrival.clear()
+            await self.arrival.wait()
 
     @property
     def url(self) -> str:
@@ -401,7 +404,7 @@ async def test_fault_rules_match_the_webhook_url(
 
 
 def test_webhook_rules_are_checked_when_a_scenario_is_read() -> None:
-    from emulator.events import WebhookFault
+    from emulator.models import WebhookFault
     from emulator.scenarios import ScenarioError, parse
 
     good = parse(

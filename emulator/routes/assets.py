@@ -6,9 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from emulator import validation
-from emulator.routes.common import json_response, origin, paged, read_json, service, tenant
-from emulator.store import ASSET_FIELDS
+from emulator.assets import ASSET_LIST_FIELDS, Assets
+from emulator.routes.common import ASSETS, json_response, origin, paged, read_json, tenant
 from emulator.wire import asset_out, parse_list_query
+
+
+def _assets(request: web.Request) -> Assets:
+    return request.app[ASSETS]
 
 
 def _details(request: web.Request) -> bool:
@@ -19,7 +23,7 @@ def _details(request: web.Request) -> bool:
 async def request_upload(request: web.Request) -> web.Response:
     body = await read_json(request, validation.NEW_ASSET)
     base = origin(request)
-    result, token = await service(request).request_upload(tenant(request), body, base)
+    result, token = await _assets(request).request_upload(tenant(request), body, base)
     return json_response(
         {
             "url": f"{base}/api/asset/upload/direct?token={token}",
@@ -32,30 +36,30 @@ async def request_upload(request: web.Request) -> web.Response:
 
 async def upload_asset(request: web.Request) -> web.Response:
     body = await read_json(request, validation.NEW_ASSET_FROM_URL)
-    created, result = await service(request).import_from_url(tenant(request), body)
+    created, result = await _assets(request).import_from_url(tenant(request), body)
     result["asset"] = asset_out(result["asset"], origin(request), details=False)
     return json_response(result, status=201 if created else 200)
 
 
 async def get_assets(request: web.Request) -> web.Response:
-    query = parse_list_query(request.query, ASSET_FIELDS, ("playbackId", "sourceUrl", "phase"))
-    docs, total = await service(request).list_assets(tenant(request), query)
+    query = parse_list_query(request.query, ASSET_LIST_FIELDS, ("playbackId", "sourceUrl", "phase"))
+    docs, total = await _assets(request).list_assets(tenant(request), query)
     base, details = origin(request), _details(request)
     items = [asset_out(d, base, details=details) for d in docs]
     return paged(request, items, query.limit, query.offset, total)
 
 
 async def get_asset(request: web.Request) -> web.Response:
-    doc = await service(request).get_asset(tenant(request), request.match_info["assetId"])
+    doc = await _assets(request).get_asset(tenant(request), request.match_info["assetId"])
     return json_response(asset_out(doc, origin(request), details=_details(request)))
 
 
 async def update_asset(request: web.Request) -> web.Response:
     patch = await read_json(request, validation.ASSET_PATCH)
-    doc = await service(request).update_asset(tenant(request), request.match_info["assetId"], patch)
+    doc = await _assets(request).update_asset(tenant(request), request.match_info["assetId"], patch)
     return json_response(asset_out(doc, origin(request), details=_details(request)))
 
 
 async def delete_asset(request: web.Request) -> web.Response:
-    await service(request).delete_asset(tenant(request), request.match_info["assetId"])
+    await _assets(request).delete_asset(tenant(request), request.match_info["assetId"])
     return web.Response(status=204)

@@ -8,13 +8,24 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from emulator.assets import Assets
 from emulator.errors import BadRequest, Forbidden, PayloadTooLarge
-from emulator.service import Service
+from emulator.processing import Processing
+from emulator.rulebook import Rulebook
+from emulator.scheduler import Scheduler
 from emulator.settings import Settings
+from emulator.tenancy import Tenancy
+from emulator.uploads import Uploads
 from emulator.validation import Schema, validate
 from emulator.wire import MAX_JSON_BYTES, dumps, parse_json
 
-SERVICE = web.AppKey("service", Service)
+# The parts app.py builds once; each handler asks for the one it calls.
+ASSETS = web.AppKey("assets", Assets)
+UPLOADS = web.AppKey("uploads", Uploads)
+PROCESSING = web.AppKey("processing", Processing)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+RULES = web.AppKey("rules", Rulebook)
+TENANCY = web.AppKey("tenancy", Tenancy)
 SETTINGS = web.AppKey("settings", Settings)
 TENANT: web.RequestKey[str | None] = web.RequestKey("tenant")  # None: anonymous
 # Set by authentication: the key is an --admin-key, which may act on every tenant.
@@ -40,10 +51,6 @@ def is_public(request: web.Request) -> bool:
     return route.resource is None or getattr(route.handler, "public", False)
 
 
-def service(request: web.Request) -> Service:
-    return request.app[SERVICE]
-
-
 def tenant(request: web.Request) -> str:
     """The caller's tenant; the auth middleware guarantees one on non-public routes."""
     value = request[TENANT]
@@ -63,7 +70,8 @@ async def caller_tenant(request: web.Request) -> str | None:
     tus_id = request.match_info.get("upload_id")
     if who is None and ("token" in request.query or tus_id):
         tus_upload = unquote(tus_id) if tus_id else None
-        who = await service(request).tenant_of_upload_token(request.query.get("token"), tus_upload)
+        token = request.query.get("token")
+        who = await request.app[UPLOADS].tenant_of_upload_token(token, tus_upload)
     return who
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from emulator.models import Doc
-from emulator.routes.common import json_response, origin, public, service
+from emulator.routes.common import ASSETS, json_response, origin, public
 from emulator.wire import download_url, media_url
 
 CONTENT_TYPES = {
@@ -23,7 +23,7 @@ CONTENT_TYPES = {
 
 @public
 async def get_playback_info(request: web.Request) -> web.Response:
-    doc, _ = await service(request).playable(request.match_info["id"])
+    doc, _ = await request.app[ASSETS].playable(request.match_info["id"])
     return json_response(
         {
             "type": "vod",
@@ -59,7 +59,7 @@ def _sources(doc: Doc, base: str) -> list[Doc]:
 @public
 async def get_media(request: web.Request) -> web.StreamResponse:
     """playbackUrl and downloadUrl: the source file, with Range support."""
-    doc, path = await service(request).playable(request.match_info["playbackId"])
+    doc, path = await request.app[ASSETS].playable(request.match_info["playbackId"])
     fmt = (doc.get("videoSpec") or {}).get("format")
     content_type = CONTENT_TYPES.get(str(fmt), "application/octet-stream")
     return web.FileResponse(path, headers={"Content-Type": content_type})

@@ -15,13 +15,13 @@ from aiohttp import web
 from emulator import scenarios
 from emulator.errors import BadRequest, ConfigError, Forbidden
 from emulator.routes.common import (
+    RULES,
     SETTINGS,
     control_scope,
     json_response,
     optional_tenant,
     public,
     read_body,
-    service,
 )
 from emulator.scenarios import Scenario
 from emulator.scenarios.loading import FileRefused
@@ -29,7 +29,7 @@ from emulator.scenarios.loading import FileRefused
 
 @public
 async def get_scenario(request: web.Request) -> web.Response:
-    scenario, scope = service(request).rules.in_force(optional_tenant(request))
+    scenario, scope = request.app[RULES].in_force(optional_tenant(request))
     return json_response(_shown(scenario, scope))
 
 
@@ -50,14 +50,14 @@ async def put_scenario(request: web.Request) -> web.Response:
         raise Forbidden(str(exc)) from None
     except ConfigError as exc:
         raise BadRequest(str(exc)) from None
-    rules = service(request).rules
+    rules = request.app[RULES]
     rules.use(scenario, who)
     return json_response(_shown(*rules.in_force(optional_tenant(request))))
 
 
 @public
 async def delete_scenario(request: web.Request) -> web.Response:
-    rules = service(request).rules
+    rules = request.app[RULES]
     rules.drop(_scope(request))
     return json_response(_shown(*rules.in_force(optional_tenant(request))))
 

@@ -22,8 +22,7 @@ from emulator.routes.common import (
     read_json,
     tenant,
 )
-from emulator.store import WEBHOOK_FIELDS
-from emulator.webhooks import Webhooks
+from emulator.webhooks import WEBHOOK_LIST_FIELDS, Webhooks
 from emulator.wire import parse_list_query
 
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
@@ -45,7 +44,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 async def get_webhooks(request: web.Request) -> web.Response:
-    query = parse_list_query(request.query, WEBHOOK_FIELDS, ())
+    query = parse_list_query(request.query, WEBHOOK_LIST_FIELDS, ())
     docs, total = await _webhooks(request).list_webhooks(tenant(request), query)
     return paged(request, docs, query.limit, query.offset, total)
 
@@ -54,12 +53,14 @@ async def get_webhook(request: web.Request) -> web.Response:
     return json_response(await _webhooks(request).get(tenant(request), _id(request)))
 
 
-async def replace_webhook(request: web.Request) -> web.Response:
+async def update_webhook(request: web.Request) -> web.Response:
+    """PUT, Studio's updateWebhook: the whole webhook is replaced."""
     body = await read_json(request, model.WEBHOOK)
     return json_response(await _webhooks(request).replace(tenant(request), _id(request), body))
 
 
-async def update_webhook(request: web.Request) -> web.Response:
+async def patch_webhook(request: web.Request) -> web.Response:
+    """PATCH: not in Studio's schema (no operationId), but its server has it."""
     patch = await read_json(request, model.WEBHOOK_PATCH)
     await _webhooks(request).update(tenant(request), _id(request), patch)
     return web.Response(status=204)

@@ -12,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.events import WebhookFault
+from emulator.models import WebhookFault
 from emulator.timeline import DEFAULT_PROFILE, ProcessingFault, TimelineProfile
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

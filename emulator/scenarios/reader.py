@@ -11,7 +11,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from emulator.events import FAULT_ACTIONS, WebhookFault
+from emulator.models import FAULT_ACTIONS, WebhookFault
 from emulator.scenarios.model import (
     ASSET_ONLY_KEYS,
     HTTP_EFFECTS,

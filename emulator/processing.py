@@ -1,0 +1,290 @@
+"""Processing: from media on disk to a `ready` (or `failed`) asset.
+
+Media that arrived (a direct PUT, a tus upload, a URL import) is hashed and probed as the
+asset's background job; then the timeline plans its processing as timed steps, stored, and
+run by the scheduler (this is the scheduler's "processing steps" TimedWork). What each
+step writes into the documents is emulator/documents.py's. The output steps of playable
+outputs plug in here: between the probe and the plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator import blobs, documents, fetch, timeline
+from emulator.blobs import Blobs
+from emulator.clock import real_delay
+from emulator.events import EventSink, make_events, save_with_events, step_events
+from emulator.keyed import KeyedJobs
+from emulator.media import Prober
+from emulator.models import (
+    AssetPhase,
+    Digests,
+    Doc,
+    ProbeResult,
+    ReceivedFile,
+    Step,
+    StepKind,
+    TaskPhase,
+)
+from emulator.rulebook import Rulebook
+from emulator.scheduler import Scheduler
+from emulator.store import AssetRow, Changes, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    max_bytes: int
+    timeout: float
+
+
+class Processing:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: Blobs,
+        prober: Prober,
+        scheduler: Scheduler,
+        rules: Rulebook,
+        events: EventSink,
+        import_limits: ImportLimits,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._prober = prober
+        self._scheduler = scheduler
+        self._rules = rules
+        self._events = events
+        self._import_limits = import_limits
+        # Background work per asset that moving time must wait for: a URL download, or
+        # hashing and probing media that arrived; by asset id.
+        self._jobs = KeyedJobs()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume what a stop cut short: downloads, and analyses with no complete plan."""
+        for row in await self._store.imports_in_flight():
+            self._spawn(row, self._run_import(row))
+        for row in await self._store.arrivals_in_flight():
+            path = self._blobs.resolve(row.media_path or "")
+            self._spawn(row, self._analyse(row.doc["id"], path, _updated_at(row)))
+
+    async def stop(self) -> None:
+        await self._jobs.stop()
+
+    # -- what starts processing ---------------------------------------------------------
+
+    def start_import(self, row: AssetRow) -> None:
+        """Download a URL import's source in the background, then process it."""
+        self._spawn(row, self._run_import(row))
+
+    async def media_arrived(self, asset_id: str, received: ReceivedFile) -> None:
+        """All bytes are on disk: the asset waits while they are hashed and probed in the
+        background, so an upload is answered once its bytes are stored, as Studio's is."""
+        row = await self._mark_arrived(asset_id, received)
+        if row is None:
+            return
+        job = self._spawn(row, self._analyse(asset_id, received.path, _updated_at(row)))
+        await self._scheduler.hold_answer_for(job)
+
+    def cancel(self, asset_id: str) -> None:
+        self._jobs.cancel(asset_id)
+
+    def cancel_tenant(self, tenant: str | None) -> None:
+        self._jobs.cancel_tenant(tenant)
+
+    # -- the scheduler's TimedWork ------------------------------------------------------
+
+    async def settle(self, tenant: str | None = None) -> None:
+        """Wait for the tenant's downloads and analyses in flight."""
+        await self._jobs.settle(tenant)
+
+    async def due_times(self, tenant: str | None) -> Sequence[tuple[str, int]]:
+        return [(s.tenant, s.due_ms) for s in await self._store.steps(tenant)]
+
+    async def run_due(self, tenant: str | None, deadline: float) -> int:
+        applied = 0
+        for step in await self._store.steps(tenant):
+            if step.due_ms <= self._scheduler.now_ms(step.tenant):
+                await self._apply_step(step)
+                applied += 1
+        return applied
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _mark_arrived(self, asset_id: str, received: ReceivedFile) -> AssetRow | None:
+        """Record the media file and queue the upload task; None if the asset is gone."""
+        row = await self._store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            self._blobs.remove_asset_media(self._blobs.relative(received.path))
+            return None
+        task = (await self._store.tasks_of_asset(asset_id))[0]
+        tenant = row.tenant
+        now = self._scheduler.now_ms(tenant)
+        row.media_path = self._blobs.relative(received.path)
+        row.doc["status"] = {"phase": AssetPhase.WAITING.value, "updatedAt": now}
+        changes = Changes(assets=[row], tasks=[task])
+        if task.doc["status"]["phase"] == TaskPhase.PENDING.value:
+            documents.schedule(task.doc, now)
+            # Only the task: Studio writes this asset phase straight to the database.
+            changes.events = make_events(tenant, now, [("task.updated", task.doc)])
+        await save_with_events(self._store, self._events, changes)
+        return row
+
+    async def _analyse(self, asset_id: str, path: Path, arrived_at: int) -> None:
+        """Hash and probe arrived media, then plan its processing from when it arrived."""
+        digests: Digests | None = None
+        try:
+            digests = await blobs.digest(path)
+            probe = await self._prober.probe(path)
+        except OSError as exc:  # the disk failed under us, or the file went away
+            probe = ProbeResult(error=f"Failed to read the uploaded file: {exc.strerror or exc}")
+        await self._plan_processing(asset_id, arrived_at, probe=probe, digests=digests)
+
+    async def _fail_processing(self, asset_id: str, error: str) -> None:
+        """Plan the asset's failure with `error` (a download that failed, or a job that died)."""
+        await self._plan_processing(asset_id, None, error=error)
+
+    async def _plan_processing(
+        self,
+        asset_id: str,
+        since: int | None,
+        *,
+        probe: ProbeResult | None = None,
+        digests: Digests | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Store the asset's plan, timed from `since` (None: now), replacing any plan a
+        stop cut short (Store.arrivals_in_flight finds those)."""
+        row = await self._store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            return
+        task = (await self._store.tasks_of_asset(asset_id))[0]
+        start = self._scheduler.now_ms(row.tenant) if since is None else since
+        steps = self._plan(row, task.doc, start, probe=probe, digests=digests, error=error)
+        await self._store.save(Changes(add_steps=steps, delete_steps_of_asset=asset_id))
+        await self._scheduler.poke(row.tenant)
+
+    def _plan(
+        self,
+        row: AssetRow,
+        task: Doc,
+        now: int,
+        *,
+        probe: ProbeResult | None = None,
+        digests: Digests | None = None,
+        error: str | None = None,
+    ) -> list[Step]:
+        if probe is not None and not probe.ok:
+            error = probe.error
+        # The scenario in force when processing is planned decides its timing and faults.
+        fault = None
+        if error is None:
+            source_url = row.doc["source"].get("url")
+            fault = self._rules.processing_fault(row.tenant, row.doc.get("name"), source_url)
+        duration = ((probe.video_spec or {}).get("duration") if probe else None) or 0.0
+        planned = timeline.plan(
+            self._rules.scenario_for(row.tenant).timeline,
+            error=error,
+            fault=fault,
+            media_seconds=float(duration),
+        )
+        spec: Doc = {}
+        if error is None and probe is not None and digests is not None:
+            spec = {
+                "size": digests.size,
+                "hash": [
+                    {"hash": digests.md5, "algorithm": "md5"},
+                    {"hash": digests.sha256, "algorithm": "sha256"},
+                ],
+                "videoSpec": probe.video_spec,
+                "type": probe.media_type,
+            }
+        return [
+            Step(
+                tenant=row.tenant,
+                due_ms=now + p.offset_ms,
+                asset_id=row.doc["id"],
+                task_id=task["id"],
+                kind=p.kind,
+                data={
+                    "progress": p.progress,
+                    "error": p.error,
+                    "spec": spec if p.kind is StepKind.READY else None,
+                },
+            )
+            for p in planned
+        ]
+
+    def _spawn(self, row: AssetRow, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run an asset's background work where settle, delete, reset and stop can see it."""
+        asset_id = row.doc["id"]
+        return self._jobs.spawn(row.tenant, asset_id, self._guarded(asset_id, work))
+
+    async def _guarded(self, asset_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Background work that dies (a bug, a full disk) must not leave its asset waiting
+        forever: the asset fails instead, with a message saying so. Recording the failure
+        is retried while the store cannot write (a full disk), until it can."""
+        try:
+            await work
+            return
+        except Exception as exc:
+            log.exception("background work on asset %s failed", asset_id)
+            error = f"internal error while processing the file: {type(exc).__name__}: {exc}"
+        pause = 1.0
+        while True:
+            try:
+                await self._fail_processing(asset_id, error)
+                return
+            except Exception:
+                log.exception("recording the failure of asset %s failed; retrying", asset_id)
+            await real_delay(pause)
+            pause = min(pause * 2, 30.0)
+
+    async def _run_import(self, row: AssetRow) -> None:
+        url = row.doc["source"]["url"]
+        limits = self._import_limits
+        injected = self._rules.import_error(row.tenant, row.doc.get("name"), url)
+        if injected is not None:  # a scenario's import fault: fail as the download would
+            await self._fail_processing(row.doc["id"], injected)
+            return
+        try:
+            received = await fetch.download(
+                url, self._blobs, row.doc["id"], max_bytes=limits.max_bytes, timeout=limits.timeout
+            )
+        except fetch.DownloadFailed as exc:
+            await self._fail_processing(row.doc["id"], str(exc))
+            return
+        # Already this asset's background job: analyse here rather than in a new one.
+        arrived = await self._mark_arrived(row.doc["id"], received)
+        if arrived is not None:
+            await self._analyse(row.doc["id"], received.path, _updated_at(arrived))
+
+    async def _apply_step(self, step: Step) -> None:
+        changes = Changes(delete_steps=[step.seq] if step.seq is not None else [])
+        row = await self._store.get_asset(step.asset_id)
+        task = await self._store.get_task(step.task_id)
+        if row is None or task is None or row.doc.get("deleted"):
+            await self._store.save(changes)
+            return
+        asset, task_doc = row.doc, task.doc
+        if documents.apply_step(step, asset, task_doc):
+            changes.assets.append(row)
+        changes.tasks.append(task)
+        now = self._scheduler.now_ms(step.tenant)
+        changes.events = make_events(step.tenant, now, step_events(step.kind, asset, task_doc))
+        await save_with_events(self._store, self._events, changes)
+
+
+def _updated_at(row: AssetRow) -> int:
+    updated: int = row.doc["status"]["updatedAt"]
+    return updated

@@ -1,0 +1,48 @@
+"""The control plane's reset: a tenant's (or everyone's) data goes, everywhere it lives.
+
+Each part that keeps something per tenant is handed in here once (app.py) and asked to
+drop it, in an order that leaves nothing running against data that is gone: background
+jobs first, then uploads and deliveries in flight, then the stored rows and their files,
+then the tenant's scenario and time.
+"""
+
+from __future__ import annotations
+
+from emulator.blobs import Blobs
+from emulator.delivery import Deliveries
+from emulator.processing import Processing
+from emulator.rulebook import Rulebook
+from emulator.scheduler import Scheduler
+from emulator.store import Store
+from emulator.tus import TusUploads
+
+
+class Tenancy:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: Blobs,
+        scheduler: Scheduler,
+        rules: Rulebook,
+        processing: Processing,
+        tus: TusUploads,
+        deliveries: Deliveries,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._scheduler = scheduler
+        self._rules = rules
+        self._processing = processing
+        self._tus = tus
+        self._deliveries = deliveries
+
+    async def reset(self, tenant: str | None) -> None:
+        """Empty one tenant, or with None every tenant."""
+        self._processing.cancel_tenant(tenant)
+        await self._tus.forget(tenant)
+        await self._deliveries.reset(tenant)
+        for relative in await self._store.reset(tenant):
+            self._blobs.remove_asset_media(relative)
+        self._rules.forget(tenant)
+        await self._scheduler.forget(tenant)

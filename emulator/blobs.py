@@ -1,7 +1,9 @@
 """Media files on disk under the data dir.
 
 Bodies arrive as a stream of chunks and go to a partial file; only a complete body is
-renamed into place, so a half-finished upload never looks like media. Writes run in a
+renamed into place, so a half-finished upload never looks like media. A direct PUT (or
+URL import) is one body, `receive`; a resumable upload (tus) is a partial file kept by
+key under partial/tus/ that bodies `append` to until it is `commit`ted. Writes run in a
 worker thread, one batch behind the network read, so the event loop keeps serving while
 large files stream in. Hashing is not done here: it costs about twice what receiving
 does, so it happens afterwards (`digest`), while the asset waits for processing, as
@@ -11,11 +13,12 @@ Studio hashes during processing rather than while the client is still sending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -96,6 +99,26 @@ class BatchWriter:
             self.written += len(chunk)
 
 
+def _open_at(path: Path, offset: int) -> BinaryIO:
+    """The file positioned at `offset`, created if missing; bytes past it go (a resumable
+    upload's bytes past its offset were never acknowledged)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = path.open("r+b" if path.exists() else "w+b")
+    file.truncate(offset)
+    file.seek(offset)
+    return file
+
+
+@contextlib.contextmanager
+def _disk_full_as_507() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise InsufficientStorage(STORAGE_FULL_MESSAGE) from exc
+        raise
+
+
 def _hash_file(path: Path, algorithm: str) -> tuple[str, int]:
     h, size = hashlib.new(algorithm), 0
     with path.open("rb") as f:
@@ -121,6 +144,7 @@ class Blobs:
         self.reserve = reserve  # refuse new media while the disk's reserve is spent
         self.media_dir = root / "media"
         self.partial_dir = root / "partial"
+        self.resumable_dir = self.partial_dir / "tus"  # kept across restarts, by key
         # One way in for an asset's media at a time, by asset id: held for a whole direct
         # PUT, and by a tus creation while it claims the asset (emulator/tus.py).
         self.writers = KeyedLocks()
@@ -128,8 +152,8 @@ class Blobs:
     def prepare(self) -> None:
         """Make the folders, and drop what a killed process left half-written: a direct
         PUT or URL import whose partial file never became media (the asset still waits
-        for its bytes, or the import runs again). tus partials (partial/tus/) are
-        resumable, and their owner (emulator/tus.py) sorts them out."""
+        for its bytes, or the import runs again). Resumable partials stay: their owner
+        says which to keep (`keep_only`)."""
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.partial_dir.glob("*.part"):
@@ -149,22 +173,103 @@ class Blobs:
     ) -> ReceivedFile:
         """Stream `chunks` into the asset's media file; nothing is left behind on failure.
         Raises InsufficientStorage when the disk is (or fills up) full."""
-        if self.reserve is not None and not self.reserve.ensure():
-            raise InsufficientStorage(STORAGE_FULL_MESSAGE)
+        self._check_room()
         partial = self.partial_dir / f"{uuid.uuid4()}.part"
         try:
-            with partial.open("wb") as f:
-                writer = BatchWriter(f)
-                await writer.write(chunks, max_bytes)
-            target = self.media_path(asset_id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(partial, target)
-        except BaseException as exc:
+            with _disk_full_as_507():
+                with partial.open("wb") as f:
+                    await BatchWriter(f).write(chunks, max_bytes)
+                return self._place(partial, asset_id)
+        except BaseException:
             partial.unlink(missing_ok=True)
-            if is_disk_full(exc):
-                raise InsufficientStorage(STORAGE_FULL_MESSAGE) from exc
             raise
-        return ReceivedFile(path=target, size=writer.written)
+
+    # -- resumable uploads: a partial file per key, appended to until committed -----------
+
+    def partial(self, key: str) -> Path:
+        """The resumable partial file for `key` (a name, such as a playbackId)."""
+        if not key or "/" in key or key.startswith("."):
+            raise ValueError(f"not a partial file's key: {key!r}")
+        return self.resumable_dir / f"{key}.part"
+
+    def size(self, key: str) -> int:
+        """How many bytes `key`'s partial file holds (0 before the first)."""
+        try:
+            return self.partial(key).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def append(
+        self,
+        key: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        *,
+        limit: int | None = None,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> None:
+        """Write `chunks` into `key`'s partial file from `offset` on, dropping any bytes
+        past `offset` first. Raises TooLarge before a chunk that would take it past
+        `limit` bytes, and InsufficientStorage when the disk is (or fills up) full.
+
+        Whatever arrived stays in the file even when the stream fails: afterwards, raised
+        or not, `size(key)` is how far the upload has got.
+        """
+        self._check_room()
+        with _disk_full_as_507():
+            file = await self._open_in_worker(self.partial(key), offset)
+            try:
+                await BatchWriter(file, batch_bytes).write(chunks, limit)
+            finally:
+                file.close()
+
+    def commit(self, key: str, asset_id: str) -> ReceivedFile:
+        """`key`'s partial file, now complete, becomes the asset's media."""
+        partial = self.partial(key)
+        with _disk_full_as_507():
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.touch()  # an empty upload never had a byte written
+            return self._place(partial, asset_id)
+
+    def discard(self, key: str) -> None:
+        self.partial(key).unlink(missing_ok=True)
+
+    def keep_only(self, keys: Collection[str]) -> None:
+        """Drop the resumable partial files of every key but these (at startup: an upload
+        deleted while the server was down leaves its file behind)."""
+        keep = {self.partial(key).name for key in keys}
+        self.resumable_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.resumable_dir.iterdir():
+            if leftover.name not in keep:
+                leftover.unlink(missing_ok=True)
+
+    # -- shared ---------------------------------------------------------------------------
+
+    def _check_room(self) -> None:
+        """Refuse new bytes while the disk's reserve is spent (emulator/reserve.py)."""
+        if self.reserve is not None and not self.reserve.ensure():
+            raise InsufficientStorage(STORAGE_FULL_MESSAGE)
+
+    def _place(self, partial: Path, asset_id: str) -> ReceivedFile:
+        """Rename a complete partial file into the asset's media path."""
+        target = self.media_path(asset_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = partial.stat().st_size
+        os.replace(partial, target)
+        return ReceivedFile(path=target, size=size)
+
+    @staticmethod
+    async def _open_in_worker(path: Path, offset: int) -> BinaryIO:
+        """_open_at in a worker thread (cutting a large file takes a while). A request
+        cancelled meanwhile still waits for it, to close what it opened."""
+        opening = asyncio.get_running_loop().run_in_executor(None, _open_at, path, offset)
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            await asyncio.wait([opening])
+            if opening.exception() is None:
+                opening.result().close()
+            raise
 
     def remove_asset_media(self, relative: str | None) -> None:
         if relative:

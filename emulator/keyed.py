@@ -1,5 +1,6 @@
-"""asyncio locks and background jobs kept by key (an asset id), so the service can hold
-one upload per asset and find, wait for or cancel an asset's background work."""
+"""asyncio locks and background jobs kept by key (an asset id, a tus upload), so one
+upload at a time writes an asset's media or a tus upload's file, and an asset's
+background work can be found, waited for or cancelled."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from emulator.clock import real_timeout
+
 log = logging.getLogger(__name__)
+
+
+class Busy(Exception):
+    """Somebody else has the key: at once (`wait=False`) or still after the `timeout`."""
 
 
 class KeyedLocks:
@@ -18,24 +25,62 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
+    def __len__(self) -> int:
+        """How many keys somebody holds or waits for."""
+        return len(self._locks)
+
     def busy(self, key: str) -> bool:
         """Whether somebody holds the key's lock or waits for it. A caller that sees it
         free and then enters hold() takes it without yielding to the event loop."""
         return key in self._locks
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(
+        self, key: str, *, wait: bool = True, timeout: float | None = None
+    ) -> AsyncIterator[None]:
+        """Hold the key for the block, after whoever has it or waits for it.
+
+        `wait=False` refuses (Busy) at once when the key is busy, rather than queueing;
+        `timeout` refuses once that many seconds of wall-clock time have passed without
+        getting it (the holder is a request whose client may be gone: a manual clock
+        must not stop that wait from ending). A free key is taken without yielding to
+        the event loop, so nobody who came later can get it first.
+        """
+        queued = key in self._locks
+        if queued and not wait:
+            raise Busy(key)
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
+            if queued and timeout is not None:
+                await self._acquire_within(key, lock, timeout)
+            else:
+                await lock.acquire()
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             lock, users = self._locks[key]
             if users == 1:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+    @staticmethod
+    async def _acquire_within(key: str, lock: asyncio.Lock, timeout: float) -> None:
+        # The acquiring task is shielded and settled here, rather than left to the
+        # timeout's cancellation: the lock may come at the very moment the wait ends,
+        # and one taken then must be given back, not kept by nobody.
+        acquiring = asyncio.ensure_future(lock.acquire())
+        try:
+            await real_timeout(asyncio.shield(acquiring), timeout)
+        except BaseException as exc:
+            if not acquiring.cancel() and not acquiring.cancelled():
+                lock.release()  # it was ours already: give it back
+            if isinstance(exc, asyncio.TimeoutError):
+                raise Busy(key) from None
+            raise
 
 
 class KeyedJobs:

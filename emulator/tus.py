@@ -1,10 +1,11 @@
 """tus 1.0.0 resumable uploads, mounted where Studio mounts them (/api/asset/upload/tus).
 
-Owns the protocol: header checks, offsets, the per-upload lock, the partial files under
-the data dir's partial/tus/ folder and their rows in the store, expiry. The signed upload
-token links an upload to its asset exactly as a direct PUT does; when the last byte
-arrives the file moves into place and Service.media_arrived takes over, so processing
-is the same whichever way the bytes came.
+Owns the protocol only: header checks, offsets, one request at a time per upload, the
+uploads' rows in the store, expiry. The bytes go where a direct PUT's go, through Blobs
+(a resumable partial file per upload, keyed by its playbackId). The signed upload token
+links an upload to its asset exactly as a direct PUT does (emulator/uploads.py); when the
+last byte arrives the file is committed as the asset's media and processing takes over,
+so it is the same whichever way the bytes came.
 
 Errors here are TusError values answered as plain text, because Studio's tus server
 (@tus/server) answers them that way; token problems stay Studio's JSON ApiErrors.
@@ -23,20 +24,18 @@ import base64
 import binascii
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote, unquote
 
-from emulator.blobs import BatchWriter, TooLarge
+from emulator.blobs import Blobs, TooLarge
 from emulator.errors import ApiError, Unauthorized, UnprocessableEntity
-from emulator.models import ReceivedFile
-from emulator.service import Service
-from emulator.store import TusRow
+from emulator.keyed import Busy, KeyedLocks
+from emulator.scheduler import Scheduler
+from emulator.store import Store, TusRow
+from emulator.uploads import TUS_ID_PREFIX, Uploads
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,11 @@ EXTENSIONS = (
 )
 MAX_SIZE = 10 * 1024**3
 OCTET_STREAM = "application/offset+octet-stream"
-ID_PREFIX = "directUpload/"  # Studio's naming function: directUpload/<playbackId>
+ID_PREFIX = TUS_ID_PREFIX  # Studio's naming function: directUpload/<playbackId>
 EXPIRES_AFTER_MS = 24 * 60 * 60 * 1000  # an unfinished upload lives a day from creation
 # How long a HEAD or DELETE waits for a PATCH in flight on the same upload to end (its
 # client may just have dropped the connection) before answering without it.
 LOCK_WAIT_SECONDS = 5.0
-SWEEP_SECONDS = 60.0  # real clock: how often expired uploads are looked for
 # A PATCH's last batch is written before it is answered, and a tus client waits for that
 # answer before sending the next PATCH: smaller batches than a direct PUT's keep that
 # pause short (a 2 GiB upload in 8 MiB PATCHes: 53% of a bare PUT's speed with 4 MiB
@@ -77,14 +75,6 @@ class TusError(Exception):
 class Reply:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def _open_at(path: Path, offset: int) -> BinaryIO:
-    """The partial file positioned at `offset`; bytes past it were never acknowledged."""
-    file = path.open("r+b" if path.exists() else "w+b")
-    file.truncate(offset)
-    file.seek(offset)
-    return file
 
 
 def _check_version(headers: Mapping[str, str]) -> None:
@@ -138,43 +128,28 @@ def upload_path(upload_id: str) -> str:
     return quote(upload_id, safe="")
 
 
-class TusUploads:
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.store = service.store
-        self.clock = service.clock
-        self.dir = service.blobs.partial_dir / "tus"
-        # Uploads with a request in flight, each with the event set when it ends.
-        self._busy: dict[str, asyncio.Event] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+def _key(upload_id: str) -> str:
+    """Which partial file (emulator/blobs.py) is the upload's: ids are
+    directUpload/<playbackId>, and the playbackId alone names the file."""
+    return upload_id.removeprefix(ID_PREFIX)
 
-    # -- lifecycle ----------------------------------------------------------------------
+
+class TusUploads:
+    """The tus protocol; also the scheduler's "tus expiry" TimedWork."""
+
+    def __init__(
+        self, *, uploads: Uploads, store: Store, blobs: Blobs, scheduler: Scheduler
+    ) -> None:
+        self.uploads = uploads
+        self.store = store
+        self.blobs = blobs
+        self.clock = scheduler  # now_ms: each tenant's time
+        self.dir = blobs.resumable_dir  # where the uploads' partial files are
+        self._busy = KeyedLocks()  # by upload id: the uploads with a request in flight
 
     async def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        known = {self._partial_name(row.id) for row in await self.store.tus_uploads()}
-        for leftover in self.dir.iterdir():
-            if leftover.name not in known:  # a row deleted while the server was down
-                leftover.unlink(missing_ok=True)
-        await self.expire(None)
-        self.service.clock_hooks.append(self.expire)
-        self.service.reset_hooks.append(self.forget)
-        if not self.clock.manual:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="tus expiry")
-
-    async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await self.clock.wait(SWEEP_SECONDS)
-            try:
-                await self.expire(None)
-            except Exception:  # keep sweeping; the log has it
-                log.exception("expiring tus uploads failed")
+        """Drop partial files whose row was deleted while the server was down."""
+        self.blobs.keep_only([_key(row.id) for row in await self.store.tus_uploads()])
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -199,7 +174,7 @@ class TusUploads:
         """POST ?token=…: a new upload for the token's asset (restarting an unfinished one)."""
         if not token:
             raise Unauthorized("Missing uploadToken metadata from /request-upload API")
-        asset, _ = await self.service.upload_target(token, via="tus")
+        asset, _ = await self.uploads.upload_target(token, via="tus")
         _check_version(headers)
         if "Upload-Concat" in headers:
             raise TusError(501, "Concatenation extension is not (yet) supported")
@@ -241,8 +216,8 @@ class TusUploads:
         upload_id = unquote(raw_id)
         # A PATCH in flight (perhaps from a client that just went away) ends first, so the
         # offset answered is everything that reached the disk.
-        with contextlib.suppress(TusError):
-            async with self._locked(upload_id, wait=True):
+        with contextlib.suppress(Busy):
+            async with self._busy.hold(upload_id, timeout=LOCK_WAIT_SECONDS):
                 pass
         row = await self._live(upload_id)
         reply = self._progress(row, 200)
@@ -290,11 +265,25 @@ class TusUploads:
 
     # -- time and resets ----------------------------------------------------------------
 
-    async def expire(self, tenant: str | None) -> None:
-        """Drop uploads whose time is up on their tenant's clock (None: every tenant)."""
+    async def due_times(self, tenant: str | None) -> list[tuple[str, int]]:
+        """When unfinished uploads expire (the scheduler's TimedWork)."""
+        return [
+            (row.tenant, row.expires_at)
+            for row in await self.store.tus_uploads(tenant)
+            if not row.completed
+        ]
+
+    async def run_due(self, tenant: str | None, deadline: float) -> int:
+        """Drop uploads whose time is up on their tenant's clock (None: every tenant).
+        Counts nothing: `applied` in a clock advance counts processing steps."""
         for row in await self.store.tus_uploads(tenant):
-            if row.expires_at <= self.clock.now_ms(row.tenant) and row.id not in self._busy:
+            expired = row.expires_at <= self.clock.now_ms(row.tenant)
+            if expired and not row.completed and not self._busy.busy(row.id):
                 await self._discard(row)
+        return 0
+
+    async def settle(self, tenant: str | None) -> None:
+        """Nothing runs in the background here."""
 
     async def forget(self, tenant: str | None) -> None:
         """A control-plane reset: the tenant's uploads go with its assets."""
@@ -307,39 +296,35 @@ class TusUploads:
         """Make `row` the asset's upload, unless a direct PUT has the asset.
 
         Under the asset's writer lock, so that no PUT starts in between: one that starts
-        afterwards finds this row and is refused (Service.upload_target).
+        afterwards finds this row and is refused (Uploads.upload_target).
         """
-        writers = self.service.blobs.writers
+        writers = self.blobs.writers
         if writers.busy(row.asset_id):  # checked and taken without yielding in between
             raise UnprocessableEntity("asset has a direct upload in progress")
         async with writers.hold(row.asset_id):
-            await self.service.upload_target(row.token)  # a PUT may have landed meanwhile
+            await self.uploads.upload_target(row.token)  # a PUT may have landed meanwhile
             previous = await self.store.get_tus_upload(row.id)
             if previous is not None and previous.completed:
                 raise UnprocessableEntity("asset has already been uploaded")
-            self._partial(row.id).unlink(missing_ok=True)
+            self.blobs.discard(_key(row.id))
             await self.store.put_tus_upload(row)
 
     @contextlib.asynccontextmanager
     async def _locked(self, upload_id: str, *, wait: bool) -> AsyncIterator[None]:
-        """One request at a time per upload; a second PATCH is refused (423), not queued.
+        """One request at a time per upload; a second PATCH is refused (423), not queued,
+        and a DELETE waits LOCK_WAIT_SECONDS at most.
 
         Taking a free upload never yields to the event loop, so a request holds the upload
         before any request that arrived after it can look at it.
         """
-        while (done := self._busy.get(upload_id)) is not None:
-            if not wait:
-                raise TusError(423, "file is currently locked")
-            try:
-                await asyncio.wait_for(done.wait(), LOCK_WAIT_SECONDS)
-            except asyncio.TimeoutError:
+        async with contextlib.AsyncExitStack() as held:
+            try:  # only the taking: a Busy from the block is not this upload's 423
+                await held.enter_async_context(
+                    self._busy.hold(upload_id, wait=wait, timeout=LOCK_WAIT_SECONDS)
+                )
+            except Busy:
                 raise TusError(423, "file is currently locked") from None
-        done = self._busy[upload_id] = asyncio.Event()
-        try:
             yield
-        finally:
-            del self._busy[upload_id]
-            done.set()
 
     async def _live(self, upload_id: str) -> TusRow:
         """The upload, or 404; one past its expiry is dropped on the spot (410)."""
@@ -368,17 +353,16 @@ class TusUploads:
             and row.offset + content_length > row.length
         ):
             raise TusError(413, "Maximum size exceeded")
-        loop = asyncio.get_running_loop()
-        file = await loop.run_in_executor(None, _open_at, self._partial(row.id), row.offset)
-        writer = BatchWriter(file, PATCH_BATCH_BYTES)
+        key = _key(row.id)
         limit = None if row.length is None else row.length - row.offset
         try:
-            await writer.write(body, limit)
+            await self.blobs.append(
+                key, row.offset, body, limit=limit, batch_bytes=PATCH_BATCH_BYTES
+            )
         except TooLarge:
             raise TusError(413, "Maximum size exceeded") from None
         finally:
-            file.close()
-            row.offset += writer.written
+            row.offset = self.blobs.size(key)  # all that arrived, even if the client left
             await asyncio.shield(self.store.update_tus_upload(row))
         if row.length is not None and row.offset == row.length and not row.completed:
             await self._complete(row)
@@ -386,28 +370,16 @@ class TusUploads:
     async def _complete(self, row: TusRow) -> None:
         """The last byte arrived: move the file into place and hand it to processing."""
         try:
-            await self.service.upload_target(row.token)  # still the asset's pending upload?
+            await self.uploads.upload_target(row.token)  # still the asset's pending upload?
         except ApiError:
             await self._discard(row)
             raise
-        partial = self._partial(row.id)
-        partial.touch()  # an empty upload never had a byte written
-        target = self.service.blobs.media_path(row.asset_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, target)
+        received = self.blobs.commit(_key(row.id), row.asset_id)
         row.completed = True
         await self.store.update_tus_upload(row)
-        received = ReceivedFile(path=target, size=row.offset)
-        await self.service.media_arrived(row.asset_id, received)
+        await self.uploads.media_arrived(row.asset_id, received)
 
     async def _discard(self, row: TusRow) -> None:
         await self.store.delete_tus_upload(row.id)
         if not row.completed:
-            self._partial(row.id).unlink(missing_ok=True)
-
-    def _partial_name(self, upload_id: str) -> str:
-        # Ids are directUpload/<playbackId>; the playbackId alone names the file.
-        return upload_id.removeprefix(ID_PREFIX) + ".part"
-
-    def _partial(self, upload_id: str) -> Path:
-        return self.dir / self._partial_name(upload_id)
+            self.blobs.discard(_key(row.id))

@@ -14,7 +14,7 @@ from aiohttp import StreamReader, web
 from emulator.blobs import CHUNK_SIZE
 from emulator.clock import real_timeout
 from emulator.errors import ApiError
-from emulator.routes.common import SETTINGS, public, service
+from emulator.routes.common import SETTINGS, UPLOADS, public
 
 
 class UploadStalled(ApiError):
@@ -63,6 +63,18 @@ async def cut_open_bodies(app: web.Application) -> None:
     app[OPEN_BODIES].cut()
 
 
+def buffered_after_failure(content: StreamReader) -> bytes:
+    """What a body's reader still holds once its connection has failed.
+
+    When the client is gone (or the server cut the body to stop), aiohttp's public reads
+    raise that error before handing out what had already arrived and sits in the buffer
+    (about its read high-water mark). There is no public API for those bytes, so this
+    takes them through the private `_read_nowait`: the one place that does, and
+    tests/test_upload_path.py fails if aiohttp changes it.
+    """
+    return content._read_nowait(-1)
+
+
 async def upload_body(request: web.Request) -> AsyncIterator[bytes]:
     """The request body in bounded chunks, including what arrived before a disconnect.
 
@@ -93,11 +105,8 @@ async def upload_body(request: web.Request) -> AsyncIterator[bytes]:
         except asyncio.TimeoutError:
             raise UploadStalled(f"upload stalled: no data received for {idle:g} s") from None
         except (ConnectionError, aiohttp.ClientPayloadError):
-            # Once the client is gone (or the server cut the body to stop) aiohttp raises
-            # before handing out what it had already buffered (at most its read
-            # high-water mark). tus keeps every byte that reached the server, so take
-            # those first; there is no public API for it.
-            leftover = content._read_nowait(-1)
+            # tus keeps every byte that reached the server: those still buffered too.
+            leftover = buffered_after_failure(content)
             if leftover:
                 yield leftover
             if bodies.stopping:
@@ -107,5 +116,5 @@ async def upload_body(request: web.Request) -> AsyncIterator[bytes]:
 
 @public
 async def upload_direct(request: web.Request) -> web.Response:
-    await service(request).receive_upload(request.query.get("token"), upload_body(request))
+    await request.app[UPLOADS].receive_upload(request.query.get("token"), upload_body(request))
     return web.Response(status=200)

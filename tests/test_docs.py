@@ -45,3 +45,23 @@ def test_every_setting_is_documented() -> None:
         assert f"`{option.env_var}`" in README, option.env_var
         if option.flag:
             assert f"`--{option.name.replace('_', '-')}`" in README, option.name
+
+
+def test_shipped_scenario_list_is_the_scenarios_directory() -> None:
+    shipped = re.search(r"\*\*Shipped\*\*: .*? shows them: (.*?`)\.\s", README, flags=re.S)
+    assert shipped, "the README's **Shipped** scenario list is gone"
+    listed = re.findall(r"`([\w-]+)`", shipped.group(1))
+    assert len(listed) == len(set(listed)), listed
+    assert sorted(listed) == sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
+
+
+def test_handle_table_lists_every_public_member() -> None:
+    from emulator.testing import Emulator
+
+    table = README.split("The handle (`emulator.testing.Emulator`):", 1)[1].split("\n\n")[1]
+    first_cells = [row.split(" | ")[0] for row in table.splitlines()[2:]]
+    listed = re.findall(r"`(\w+)", " ".join(first_cells))
+    handle = Emulator("http://127.0.0.1:1")  # attributes set in __init__ count too
+    public = {n for n in [*vars(Emulator), *vars(handle)] if not n.startswith("_")}
+    assert len(listed) == len(set(listed)), listed
+    assert sorted(listed) == sorted(public)

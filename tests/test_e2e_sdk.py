@@ -41,6 +41,7 @@ def file_server() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+    httpd.server_close()
 
 
 def put_file(url: str, data: bytes) -> int:

@@ -36,7 +36,8 @@ class ReadmeReceiver:
             [sys.executable, str(path)], stdout=subprocess.PIPE, text=True, env=env
         )
         self._printed: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         assert self.lines(1) == ["listening"]
         self.url = f"http://127.0.0.1:{port}/hook"
 
@@ -65,6 +66,9 @@ def receiver(tmp_path: Path, unused_tcp_port: int) -> Iterator[ReadmeReceiver]:
     yield rec
     rec.proc.kill()
     rec.proc.wait()
+    rec.reader.join(10)  # it reaches the end of the dead process's output ...
+    assert rec.proc.stdout is not None
+    rec.proc.stdout.close()  # ... so the pipe can be closed under it
 
 
 def trigger(root: str, key: str, event: str, asset_id: str) -> subprocess.CompletedProcess[str]:

@@ -161,21 +161,25 @@ class Deliveries:
                 self._outbox_wake.set()
 
     async def _drain_outbox(self) -> None:
-        """Fan out every stored event, oldest first."""
+        """Fan out every stored event, oldest first: a batch of events becomes its
+        deliveries and leaves the outbox in one transaction."""
         async with self._outbox_lock:
             while events := await self.store.pending_events():
+                hooks_of: dict[str, list[WebhookRow]] = {}
+                rows: list[DeliveryRow] = []
+                kicks: dict[str, str] = {}  # webhook id → tenant
                 for event in events:
-                    await self._fan_out(event)
-
-    async def _fan_out(self, event: Event) -> None:
-        hooks = [
-            h for h in await self.store.live_webhooks(event.tenant) if event.name in _events_of(h)
-        ]
-        rows = [row for hook in hooks for row in self._planned(event, hook)]
-        assert event.seq is not None
-        await self.store.deliver_event(event.seq, rows)
-        for hook in hooks:
-            self._kick(hook.doc["id"], event.tenant)
+                    if event.tenant not in hooks_of:
+                        hooks_of[event.tenant] = await self.store.live_webhooks(event.tenant)
+                    for hook in hooks_of[event.tenant]:
+                        if event.name in _events_of(hook):
+                            rows += self._planned(event, hook)
+                            kicks[hook.doc["id"]] = event.tenant
+                last = events[-1].seq
+                assert last is not None
+                await self.store.deliver_events(last, rows)
+                for webhook_id, tenant in kicks.items():
+                    self._kick(webhook_id, tenant)
 
     def _planned(self, event: Event, hook: WebhookRow) -> list[DeliveryRow]:
         """The deliveries of one event to one webhook, shaped by matching fault rules."""

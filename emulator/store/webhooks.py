@@ -97,13 +97,15 @@ class WebhookTables(Tables):
     async def add_deliveries(self, rows: Sequence[DeliveryRow]) -> None:
         await self._transact(lambda db: _insert_deliveries(db, rows))
 
-    async def deliver_event(self, event_seq: int, rows: Sequence[DeliveryRow]) -> None:
-        """An event from the outbox becomes its deliveries, in one unit of work: a stop at
-        any moment leaves it either still in the outbox or fully fanned out."""
+    async def deliver_events(self, up_to_seq: int, rows: Sequence[DeliveryRow]) -> None:
+        """The outbox's events up to `up_to_seq` become their deliveries, in one unit of
+        work: a stop at any moment leaves them either all still in the outbox or all
+        fanned out. (Units commit one at a time, so no event below `up_to_seq` can
+        still be on its way in.)"""
 
         async def work(db: aiosqlite.Connection) -> None:
             await _insert_deliveries(db, rows)
-            await db.execute("DELETE FROM outbox WHERE seq = ?", (event_seq,))
+            await db.execute("DELETE FROM outbox WHERE seq <= ?", (up_to_seq,))
 
         await self._transact(work)
 

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from emulator.clock import monotonic, real_delay
+from emulator.errors import InsufficientStorage
 from emulator.models import Doc, Event, WebhookFault, new_id
 from emulator.scheduler import Scheduler
 from emulator.store import DeliveryRow, LogRow, Store, WebhookRow
@@ -155,6 +156,10 @@ class Deliveries:
             self._outbox_wake.clear()
             try:
                 await self._drain_outbox()
+            except InsufficientStorage:  # expected on a full disk: try again shortly
+                log.warning("webhook outbox: the data dir's disk is full; retrying")
+                await real_delay(1.0)
+                self._outbox_wake.set()
             except Exception:  # keep the intake alive (and not spinning); the log has it
                 log.exception("reading the webhook outbox failed")
                 await real_delay(1.0)
@@ -259,6 +264,8 @@ class Deliveries:
                         await self.store.drop_deliveries(webhook_id)
                         break
                     await self._attempt(hook, row)
+        except InsufficientStorage:  # the attempt is retried when it is next due
+            log.warning("delivering to webhook %s: the data dir's disk is full", webhook_id)
         except Exception:
             log.exception("delivering to webhook %s failed", webhook_id)
         self._scheduler.wake()  # a retry may now be due at a new time

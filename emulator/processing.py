@@ -19,6 +19,7 @@ from typing import Any
 from emulator import blobs, documents, fetch, timeline
 from emulator.blobs import Blobs
 from emulator.clock import real_delay
+from emulator.errors import InsufficientStorage
 from emulator.events import EventSink, make_events, save_with_events, step_events
 from emulator.keyed import KeyedJobs
 from emulator.media import Prober
@@ -238,13 +239,18 @@ class Processing:
             await work
             return
         except Exception as exc:
-            log.exception("background work on asset %s failed", asset_id)
+            if isinstance(exc, InsufficientStorage):
+                log.warning("background work on asset %s: the disk is full", asset_id)
+            else:
+                log.exception("background work on asset %s failed", asset_id)
             error = f"internal error while processing the file: {type(exc).__name__}: {exc}"
         pause = 1.0
         while True:
             try:
                 await self._fail_processing(asset_id, error)
                 return
+            except InsufficientStorage:  # expected on a full disk: no traceback each time
+                log.warning("recording the failure of asset %s: disk full; retrying", asset_id)
             except Exception:
                 log.exception("recording the failure of asset %s failed; retrying", asset_id)
             await real_delay(pause)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from emulator.clock import Clock, ManualClock, monotonic
-from emulator.errors import BadRequest
+from emulator.errors import BadRequest, InsufficientStorage
 from emulator.store import Store
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,9 @@ class Scheduler:
                 wait = await self._next_wait(None)
                 if wait is not None:
                     delay = min(delay, wait / 1000)
+            except InsufficientStorage:  # a full disk: try again shortly
+                log.warning("running due work: the data dir's disk is full; retrying")
+                delay = 1.0
             except Exception:  # keep the loop alive (and not spinning); the log has it
                 log.exception("running due work failed")
                 delay = 1.0

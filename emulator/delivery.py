@@ -109,8 +109,7 @@ class Deliveries:
         self, store: Store, scheduler: Scheduler, *, faults: FaultSource = no_faults
     ) -> None:
         self.store = store
-        self.clock = scheduler  # now_ms: each tenant's time
-        self._scheduler = scheduler
+        self._scheduler = scheduler  # each tenant's time, and a wake-up for retries
         self.faults = faults  # the scenario's webhook rules (emulator/rulebook.py)
         self.timeout = scheduler.patience(TIMEOUT_SECONDS)
         self._outbox_wake = asyncio.Event()  # events were stored: fan them out
@@ -193,7 +192,7 @@ class Deliveries:
         if "drop" in actions:
             log.info("scenario drops %s to %s", event.name, hook.doc["url"])
             return []
-        due = self.clock.now_ms(event.tenant) + sum(f.delay_ms for f in rules)
+        due = self._scheduler.now_ms(event.tenant) + sum(f.delay_ms for f in rules)
         row = DeliveryRow(
             tenant=event.tenant,
             webhook_id=hook.doc["id"],
@@ -218,7 +217,7 @@ class Deliveries:
         `applied` in a clock advance counts processing steps."""
         await self._drain_outbox()  # every event stored so far has its deliveries stored
         for owner, webhook_id, due in await self.store.delivery_due_times(tenant):
-            if due <= self.clock.now_ms(owner):
+            if due <= self._scheduler.now_ms(owner):
                 self._kick(webhook_id, owner)
         busy = [
             job
@@ -240,7 +239,7 @@ class Deliveries:
         return [
             (owner, due)
             for owner, _, due in await self.store.delivery_due_times(tenant)
-            if due > self.clock.now_ms(owner)
+            if due > self._scheduler.now_ms(owner)
         ]
 
     def _kick(self, webhook_id: str, tenant: str) -> None:
@@ -257,7 +256,7 @@ class Deliveries:
                 self._dirty.discard(webhook_id)
                 while True:
                     row = await self.store.next_delivery(webhook_id)
-                    if row is None or (row.due_ms or 0) > self.clock.now_ms(row.tenant):
+                    if row is None or (row.due_ms or 0) > self._scheduler.now_ms(row.tenant):
                         break
                     hook = await self.store.get_webhook(webhook_id)
                     if hook is None or hook.deleted:
@@ -271,7 +270,7 @@ class Deliveries:
         self._scheduler.wake()  # a retry may now be due at a new time
 
     async def _attempt(self, hook: WebhookRow, row: DeliveryRow) -> None:
-        now = self.clock.now_ms(row.tenant)
+        now = self._scheduler.now_ms(row.tenant)
         body = {
             "id": row.event_id,
             "webhookId": hook.doc["id"],

@@ -43,16 +43,6 @@ class EventSink(Protocol):
         ...
 
 
-class NoEvents:
-    """The default sink: nothing is delivered (the outbox keeps the events)."""
-
-    def notify(self) -> None:
-        pass
-
-
-NO_EVENTS = NoEvents()
-
-
 async def save_with_events(store: Store, sink: EventSink, changes: Changes) -> None:
     """Store a transition with the events it raises (one transaction), then have them
     delivered."""

@@ -94,6 +94,14 @@ def control_scope(request: web.Request, everyone: bool, action: str) -> str | No
     return None
 
 
+def entry_scope(request: web.Request) -> str | None:
+    """Whose entries a control-plane lookup by id may return: the caller's tenant, or
+    anyone's (None) for an admin key or a key-less call (authentication refuses those
+    once keys are configured)."""
+    who = optional_tenant(request)
+    return None if who is None or request.get(ADMIN, False) else who
+
+
 CONTROL_LIMIT = 100  # entries per page of a control-plane list, unless ?limit= says
 CONTROL_MAX_LIMIT = 1000
 

@@ -15,13 +15,12 @@ from aiohttp import web
 from emulator.errors import BadRequest, NotFound
 from emulator.journal import Journal, Query
 from emulator.routes.common import (
-    ADMIN,
     control_page,
     control_scope,
+    entry_scope,
     everyone_asked,
     json_response,
     next_page,
-    optional_tenant,
     public,
 )
 
@@ -52,9 +51,7 @@ async def get_request(request: web.Request) -> web.Response:
     key (or without a key when no keys are configured)."""
     raw = request.match_info["id"]
     call_id = int(raw) if _INTEGER.fullmatch(raw) else None
-    who = optional_tenant(request)
-    anyone = who is None or request.get(ADMIN, False)
-    call = request.app[JOURNAL].get(call_id, None if anyone else who) if call_id else None
+    call = request.app[JOURNAL].get(call_id, entry_scope(request)) if call_id else None
     if call is None:
         raise NotFound("request not found")
     return json_response(call.to_wire(full=True))

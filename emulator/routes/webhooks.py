@@ -9,13 +9,12 @@ from aiohttp import web
 from emulator import webhooks as model
 from emulator.errors import NotFound
 from emulator.routes.common import (
-    ADMIN,
     control_page,
     control_scope,
+    entry_scope,
     everyone_asked,
     json_response,
     next_page,
-    optional_tenant,
     origin,
     paged,
     public,
@@ -113,10 +112,8 @@ async def get_deliveries(request: web.Request) -> web.Response:
 async def get_delivery(request: web.Request) -> web.Response:
     """One attempt with its whole request and response: the caller's, or any for an
     admin key (or without a key when no keys are configured)."""
-    who = optional_tenant(request)
-    anyone = who is None or request.get(ADMIN, False)
     docs = await _webhooks(request).delivery_log(
-        None if anyone else who, log_id=request.match_info["id"], limit=1
+        entry_scope(request), log_id=request.match_info["id"], limit=1
     )
     if not docs:
         raise NotFound("delivery not found")

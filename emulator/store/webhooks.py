@@ -94,9 +94,6 @@ class WebhookTables(Tables):
 
     # -- deliveries ---------------------------------------------------------------------
 
-    async def add_deliveries(self, rows: Sequence[DeliveryRow]) -> None:
-        await self._transact(lambda db: _insert_deliveries(db, rows))
-
     async def deliver_events(self, up_to_seq: int, rows: Sequence[DeliveryRow]) -> None:
         """The outbox's events up to `up_to_seq` become their deliveries, in one unit of
         work: a stop at any moment leaves them either all still in the outbox or all

@@ -18,8 +18,10 @@ from emulator.assets import Assets
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
 from emulator.delivery import Deliveries
+from emulator.errors import ConfigError
 from emulator.journal import Journal
-from emulator.media import Prober, find_tools
+from emulator.media import HOW_TO_FIX, Encoder, Prober, find_tools
+from emulator.outputs import OutputFiles
 from emulator.processing import ImportLimits, Processing
 from emulator.reserve import DiskReserve
 from emulator.routes import assets, control, playback, tasks, tus, uploads, webhooks
@@ -67,8 +69,12 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/task", tasks.get_tasks),
     ("GET", "/api/task/{taskId}", tasks.get_task),
     ("GET", "/api/playback/{id}", playback.get_playback_info),
+    ("GET", "/hls/{playbackId}/{path:.+}", playback.get_output),
+    ("HEAD", "/hls/{playbackId}/{path:.+}", playback.get_output),
     ("GET", "/asset/{playbackId}/video", playback.get_media),
+    ("HEAD", "/asset/{playbackId}/video", playback.get_media),
     ("GET", "/asset/{playbackId}/video/download.{ext}", playback.get_media),
+    ("HEAD", "/asset/{playbackId}/video/download.{ext}", playback.get_media),
     ("GET", "/_emulator/health", control.health),
     ("POST", "/_emulator/reset", control.reset),
     ("GET", "/_emulator/clock", control.get_clock),
@@ -125,9 +131,20 @@ def create_app(
     scenario: Scenario | None = None,
 ) -> web.Application:
     """The whole emulator as an aiohttp app. Raises ConfigError if it could not serve."""
+    tools = find_tools(settings.ffprobe, settings.ffmpeg)
     if prober is None:
-        tools = find_tools(settings.ffprobe, settings.ffmpeg)
         prober = Prober(tools.ffprobe, timeout=settings.probe_timeout)
+    if tools.ffmpeg is None and settings.outputs != "none":
+        where = (
+            f"{settings.ffmpeg!r} is not an executable file"
+            if settings.ffmpeg
+            else ("ffmpeg was not found")
+        )
+        raise ConfigError(
+            f"{where} (it makes the playable outputs; --outputs none needs no ffmpeg): "
+            + HOW_TO_FIX.format(VAR="FFMPEG", flag="ffmpeg")
+        )
+    encoder = Encoder(tools.ffmpeg, timeout=settings.encode_timeout) if tools.ffmpeg else None
     if scenario is None:
         scenario = load_scenario(settings.scenario) if settings.scenario else DEFAULT_SCENARIO
     the_clock = clock or make_clock(settings.clock)
@@ -154,6 +171,13 @@ def create_app(
         reserve = DiskReserve(settings.data_dir / "reserve")
         blobs = Blobs(settings.data_dir, reserve)
         blobs.prepare()
+        outputs = OutputFiles(
+            settings.data_dir,
+            prober=prober,
+            encoder=encoder,
+            cache_bytes=settings.outputs_cache_bytes,
+        )
+        outputs.prepare()
         store = await Store.open(settings.database_path, reserve)
         reserve.ensure()  # best effort: on a full disk, uploads say so until there is room
         secret = await store.get_meta("upload_token_secret")
@@ -167,7 +191,8 @@ def create_app(
         processing = Processing(
             store=store,
             blobs=blobs,
-            prober=prober,
+            outputs=outputs,
+            outputs_mode=settings.outputs,
             scheduler=scheduler,
             rules=rules,
             events=deliveries,

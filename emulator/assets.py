@@ -13,6 +13,7 @@ from emulator.blobs import Blobs
 from emulator.errors import NotFound, UnprocessableEntity
 from emulator.events import EventSink, make_events, save_with_events
 from emulator.models import AssetPhase, Doc
+from emulator.outputs import OutputFiles
 from emulator.processing import Processing
 from emulator.scheduler import Scheduler
 from emulator.store import ASSET_FIELDS, TASK_FIELDS, AssetRow, Changes, ListQuery, Store, TaskRow
@@ -140,11 +141,24 @@ class Assets:
 
     # -- playback -------------------------------------------------------------------------
 
-    async def playable(self, playback_id: str) -> tuple[Doc, Path]:
-        """A ready asset by playbackId and its media file, as playback info and media need."""
+    async def playable(self, playback_id: str, *, early: bool = False) -> tuple[Doc, Path]:
+        """An asset by playbackId and its uploaded file, once it is ready, or with `early`
+        once its source playback is (Studio's sourcePlaybackReady, for playback info)."""
         row = await self._store.get_asset_by_playback_id(playback_id)
         if row is None or row.doc.get("deleted"):
             raise NotFound(f"No playback URL found for {playback_id}")
-        if row.doc["status"]["phase"] != AssetPhase.READY.value or not row.media_path:
+        ready = row.doc["status"]["phase"] == AssetPhase.READY.value
+        if not (ready or (early and row.doc.get("sourcePlaybackReady"))) or not row.media_path:
             raise UnprocessableEntity("asset is not ready for playback")
         return row.doc, self._blobs.resolve(row.media_path)
+
+    async def output_file(self, playback_id: str, path: str) -> Path:
+        """One of the asset's playable outputs (a playlist, segment, MP4, thumbnail) by
+        its path under `/hls/<playbackId>/`, once playback info lists it."""
+        row = await self._store.get_asset_by_playback_id(playback_id)
+        if row is None or row.doc.get("deleted") or not row.media_path or not row.doc.get("files"):
+            raise NotFound("not found")
+        found = OutputFiles.resolve(self._blobs.resolve(row.media_path), path)
+        if found is None:
+            raise NotFound("not found")
+        return found

@@ -115,9 +115,19 @@ def apply_step(step: Step, asset: Doc, task: Doc) -> bool:
             "progress": progress,
             "retries": retries,
         }
+    elif step.kind is StepKind.SOURCE_READY:
+        files = step.data.get("files")
+        if not files:  # no outputs were made: nothing more is playable than before
+            return False
+        asset.update(files=files, sourcePlaybackReady=True)
+        # Late when ffmpeg was slower than the timeline: never back in time.
+        asset["status"] = {**asset["status"], "updatedAt": max(at, asset["status"]["updatedAt"])}
+        task["status"] = {**task["status"], "updatedAt": max(at, task["status"]["updatedAt"])}
     elif step.kind is StepKind.READY:
         spec = dict(step.data.get("spec") or {})
         asset.update({k: v for k, v in spec.items() if v is not None})
+        if step.data.get("files"):
+            asset["files"] = step.data["files"]
         asset["status"] = {"phase": AssetPhase.READY.value, "updatedAt": at}
         task["status"] = {
             "phase": TaskPhase.COMPLETED.value,

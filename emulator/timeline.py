@@ -50,11 +50,14 @@ def plan(
     fail_at_progress: float = 0.0,
     fault: ProcessingFault | None = None,
     media_seconds: float = 0.0,
+    source_ready: bool = False,
 ) -> list[PlannedStep]:
     """Steps from "waiting" to "ready", or to "failed" with `error` at `fail_at_progress`.
 
     `fault` shapes the run; `media_seconds` scales the processing time by the profile's
-    per-second cost.
+    per-second cost; `source_ready` (the asset gets playable outputs) makes the source
+    playable with the first progress report of the run that ends ready, as Studio's
+    partial result makes it playable while the renditions are still being made.
     """
     processing_ms = profile.processing_ms + round(profile.per_media_second_ms * media_seconds)
     run = _Run(profile.queue_ms, processing_ms, max(profile.progress_steps, 1))
@@ -78,7 +81,12 @@ def plan(
         return steps + run.attempt(start, until=fault.stall_at_progress, end=None)
     else:
         end, fail_at = PlannedStep(0, StepKind.READY), 1.0
-    return steps + run.attempt(start, until=fail_at, end=end)
+    last = run.attempt(start, until=fail_at, end=end)
+    if source_ready and end is not None and end.kind is StepKind.READY:
+        # After the first report past 0 (or the start, with no reports in between).
+        at = 2 if len(last) > 2 else 1
+        last.insert(at, PlannedStep(last[at - 1].offset_ms, StepKind.SOURCE_READY))
+    return steps + last
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,12 @@ MAX_OFFSET = 2**53
 MAX_JSON_DEPTH = 100
 
 # Never returned, though accepted on input (Studio's cleanWriteOnlyResponse).
-WRITE_ONLY = ("staticMp4", "c2pa", "encryption")
+# Stored, never returned (Studio's cleanWriteOnlyResponse): `files` are the outputs made
+# (emulator/outputs.py), `sourcePlaybackReady` says they may be played before `ready`.
+WRITE_ONLY = ("staticMp4", "c2pa", "encryption", "files", "sourcePlaybackReady")
+HLS_MANIFEST = "catalyst_hls_manifest"  # the `files` types Studio's playback reads
+STATIC_MP4 = "static_transcoded_mp4"
+THUMBNAILS_VTT = "thumbnails_vtt"
 
 DOWNLOAD_EXTENSIONS = {"mp4": "mp4", "mov": "mov", "matroska": "mkv", "mpegts": "ts", "avi": "avi"}
 
@@ -141,6 +146,28 @@ def media_url(origin: str, playback_id: str) -> str:
     return f"{origin}/asset/{playback_id}/video"
 
 
+def output_url(origin: str, playback_id: str, path: str) -> str:
+    """Where an output file is served: Studio's `<publicUrl>/<playbackId>/<path>`, with
+    the public URL's `/hls` (vod-cdn.lp-playback.studio/…/catalyst-vod-com/hls)."""
+    return f"{origin}/hls/{playback_id}/{path}"
+
+
+def output_file(doc: Doc, kind: str) -> Doc | None:
+    """The asset's first output file of a `files` type."""
+    return next((f for f in doc.get("files") or [] if f.get("type") == kind), None)
+
+
+def playback_url(origin: str, doc: Doc) -> str | None:
+    """The HLS playlist once it exists (Studio's getPlaybackUrl); on `--outputs none`,
+    the uploaded file once the asset is ready."""
+    manifest = output_file(doc, HLS_MANIFEST)
+    if manifest is not None:
+        return output_url(origin, doc["playbackId"], manifest["path"])
+    if doc["status"]["phase"] == "ready":
+        return media_url(origin, doc["playbackId"])
+    return None
+
+
 def download_url(origin: str, doc: Doc) -> str:
     fmt = (doc.get("videoSpec") or {}).get("format")
     ext = DOWNLOAD_EXTENSIONS.get(str(fmt))
@@ -151,8 +178,10 @@ def download_url(origin: str, doc: Doc) -> str:
 def asset_out(doc: Doc, origin: str, *, details: bool) -> Doc:
     """The external form of a stored asset (Studio's toExternalAsset)."""
     out = {k: v for k, v in doc.items() if k not in WRITE_ONLY and v is not None}
+    playback = None if doc.get("deleted") else playback_url(origin, doc)
+    if playback is not None:
+        out["playbackUrl"] = playback
     if doc["status"]["phase"] == "ready":
-        out["playbackUrl"] = media_url(origin, doc["playbackId"])
         out["downloadUrl"] = download_url(origin, doc)
     spec = out.get("videoSpec")
     if spec is not None and not details:

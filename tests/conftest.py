@@ -14,6 +14,7 @@ from tests.serving import ServerProcess
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SAMPLE_MP4 = FIXTURES / "sample.mp4"
+SAMPLE_WEBM = FIXTURES / "sample-640x360.webm"  # VP9, no audio: transcoded for playback
 NOT_MEDIA = FIXTURES / "not-media.txt"
 
 

@@ -7,6 +7,9 @@ import uuid
 
 from aiohttp.test_utils import TestClient
 
+from emulator.app import create_app
+from emulator.clock import ManualClock
+from emulator.settings import Settings
 from tests.conftest import FIXTURES, NOT_MEDIA, SAMPLE_MP4
 from tests.helpers import advance, create_upload, get_json, path_of, upload
 
@@ -84,7 +87,7 @@ async def test_phases_follow_the_manual_clock_step_by_step(client: TestClient, a
     assert asset["videoSpec"]["duration"] == 2.0
     assert "tracks" not in asset["videoSpec"]  # only with ?details
     root = str(client.make_url(""))
-    assert asset["playbackUrl"] == f"{root}/asset/{asset['playbackId']}/video"
+    assert asset["playbackUrl"] == f"{root}/hls/{asset['playbackId']}/index.m3u8"
     assert asset["downloadUrl"] == f"{root}/asset/{asset['playbackId']}/video/download.mp4"
     detailed = await get_json(client, asset_path + "?details=1", auth)
     video, audio = detailed["videoSpec"]["tracks"]
@@ -216,7 +219,11 @@ async def test_delete_answers_204_then_asset_is_gone(client: TestClient, auth, t
     assert not any(p.exists() for p in media)
 
 
-async def test_playback_info_and_media(client: TestClient, auth) -> None:
+async def test_playback_info_and_media_without_outputs(aiohttp_client, tmp_path, auth) -> None:
+    """`--outputs none`: the uploaded file stands in for the MP4 rendition and for HLS (the
+    outputs themselves: tests/test_outputs.py)."""
+    settings = Settings(data_dir=tmp_path / "data", clock="manual", outputs="none")
+    client = await aiohttp_client(create_app(settings, clock=ManualClock()))
     created = await upload(client, auth, SAMPLE_MP4)
     pid = created["asset"]["playbackId"]
     early = await client.get(f"/api/playback/{pid}", headers=auth)

@@ -35,7 +35,8 @@ def test_quick_start_sdk_example_runs(serve) -> None:
     assert result.returncode == 0, result.stderr
     phase, duration, playback_url = result.stdout.split()
     assert (phase, float(duration)) == ("ready", 2.0)
-    assert playback_url.startswith(server.root + "/asset/")
+    assert playback_url.startswith(server.root + "/hls/")
+    assert playback_url.endswith("/index.m3u8")
 
 
 def test_every_setting_is_documented() -> None:

@@ -85,9 +85,14 @@ def test_upload_ready_list_update_playback_delete(server, sdk: Livepeer, key: st
 
     info = sdk.playback.get(id=asset.playback_id).playback_info
     assert info.type.value == "vod"
-    assert info.meta.source[0].hrn.value == "MP4"
+    assert [s.hrn.value for s in info.meta.source] == ["MP4", "HLS (TS)", "Thumbnails"]
+    assert info.meta.source[0].url.endswith(f"/hls/{asset.playback_id}/static240p0.mp4")
+    assert info.meta.source[1].url == asset.playback_url
     with urllib.request.urlopen(info.meta.source[0].url, timeout=30) as resp:
-        assert resp.read() == SAMPLE_MP4.read_bytes()
+        assert resp.headers["Content-Type"] == "video/mp4"
+        assert resp.read()[4:8] == b"ftyp"
+    with urllib.request.urlopen(asset.download_url, timeout=30) as resp:
+        assert resp.read() == SAMPLE_MP4.read_bytes()  # the uploaded file itself
 
     deleted = sdk.asset.delete(asset_id=asset.id)
     assert deleted.http_meta.response.status_code == 204

@@ -17,7 +17,7 @@ from emulator.timeline import DEFAULT_PROFILE, ProcessingFault, TimelineProfile
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
-TOP_KEYS = ("name", "description", "seed", "timeline", "faults")
+TOP_KEYS = ("name", "description", "seed", "timeline", "outputs", "faults")
 # Timeline keys: the two phases a task spends time in, then how the time is reported.
 TIMELINE_KEYS = (
     "queue",
@@ -158,6 +158,7 @@ class Scenario:
     description: str = ""
     seed: int = 0
     timeline: TimelineProfile = DEFAULT_PROFILE
+    outputs: str | None = None  # copy | transcode | none; None: the server's --outputs
     faults: tuple[Rule, ...] = ()
     source: str = "<default>"
     definition: dict[str, Any] = field(default_factory=dict)  # as written, for GET

@@ -191,6 +191,13 @@ class NodeReader:
         self.wrong(node, where, "text")
         return None
 
+    def choice(self, node: Node, where: str, choices: tuple[str, ...]) -> str | None:
+        value = self.text(node, where)
+        if value is not None and value not in choices:
+            self.problem(node, f"{where} must be one of {', '.join(choices)}, got {value!r}")
+            return None
+        return value
+
     def whole(self, node: Node, where: str, minimum: int | None = None) -> int | None:
         value = self.value(node) if isinstance(node, ScalarNode) else INVALID
         if not isinstance(value, int) or isinstance(value, bool):

@@ -12,6 +12,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from emulator.models import FAULT_ACTIONS, WebhookFault
+from emulator.renditions import OUTPUT_MODES
 from emulator.scenarios.model import (
     ASSET_ONLY_KEYS,
     HTTP_EFFECTS,
@@ -55,6 +56,9 @@ class ScenarioReader(NodeReader):
         description = self.text(keys["description"], "description") if "description" in keys else ""
         seed = self.whole(keys["seed"], "seed") if "seed" in keys else 0
         profile = self.timeline(keys["timeline"]) if "timeline" in keys else DEFAULT_PROFILE
+        outputs = (
+            self.choice(keys["outputs"], "outputs", OUTPUT_MODES) if "outputs" in keys else None
+        )
         rules: list[Rule] = []
         if "faults" in keys:
             faults = keys["faults"]
@@ -73,6 +77,7 @@ class ScenarioReader(NodeReader):
             description=description or "",
             seed=seed or 0,
             timeline=profile,
+            outputs=outputs,
             faults=tuple(rules),
             source=self.source,
             definition=definition if isinstance(definition, dict) else {},

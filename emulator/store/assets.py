@@ -138,6 +138,17 @@ class AssetTables(Tables):
         left its asset `processing` forever, so `processing` assets are looked at too."""
         return await self._unplanned(("waiting", "processing"), "media_path IS NOT NULL")
 
+    async def readiness_in_flight(self) -> list[AssetRow]:
+        """Assets with media whose plan still ends `ready`: a stop may have cut short the
+        making of their outputs."""
+        sql = (
+            "SELECT tenant, media_path, doc FROM assets WHERE phase IN ('waiting', "
+            "'processing') AND deleted = 0 AND media_path IS NOT NULL AND id IN "
+            "(SELECT asset_id FROM steps WHERE kind = ?)"
+        )
+        rows = await self._rows(sql, (StepKind.READY.value,))
+        return [AssetRow(tenant=r[0], media_path=r[1], doc=json.loads(r[2])) for r in rows]
+
     async def _waiting_unplanned(self, condition: str) -> list[AssetRow]:
         return await self._unplanned(("waiting",), condition)
 

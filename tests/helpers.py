@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
+
+
+def npm_project(project: Path, package: str, needed_for: str) -> Path:
+    """A tests/ npm project with its packages installed (`npm ci` on first use, as a
+    newcomer's `make test` does; CI runs it in .ci/run); skipped without node and npm."""
+    npm = shutil.which("npm")
+    if not shutil.which("node") or not npm:
+        pytest.skip(f"node and npm are not installed: {needed_for} needs them")
+    if not (project / "node_modules" / package).is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=project,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return project
 
 
 def path_of(url: str) -> str:

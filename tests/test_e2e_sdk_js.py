@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SAMPLE_MP4
+from tests.helpers import npm_project
 
 pytestmark = pytest.mark.e2e
 PROJECT = Path(__file__).resolve().parent / "sdk-js"
@@ -17,19 +17,7 @@ PROJECT = Path(__file__).resolve().parent / "sdk-js"
 
 @pytest.fixture(scope="module")
 def node_project() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are not installed: the TypeScript SDK test needs them")
-    if not (PROJECT / "node_modules" / "livepeer").is_dir():
-        # What a newcomer's `make test` does on first run; CI does the same in .ci/run.
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=PROJECT,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return PROJECT
+    return npm_project(PROJECT, "livepeer", "the TypeScript SDK test")
 
 
 def test_typescript_sdk_flow(node_project: Path, serve, key: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -205,22 +206,73 @@ class EncodeFailed(Exception):
 
 
 class Encoder:
-    """Makes an OutputPlan's files in a folder with ONE ffmpeg run.
+    """Makes an OutputPlan's files in a folder with one ffmpeg run (two when remuxing).
 
     The source is read once: every rendition's encoder (or stream copy) feeds a tee muxer
     that writes its HLS variant and its static MP4 from the same packets, so nothing is
-    encoded twice, and thumbnails come from a second input of the same file that decodes
-    keyframes only (or, when the video is decoded anyway, from that decoded picture). The
-    master playlist is written last, from what ffmpeg wrote, so a failed run never leaves
-    one behind.
+    encoded twice. Thumbnails come from the decoded picture when the video is decoded
+    anyway; when it is only remuxed, from a second ffmpeg run at the same time that
+    decodes keyframes only: in one process that decode would come on top of the remux
+    (ffmpeg 5's pipeline is one thread), in two it runs on the other core. The master
+    playlist is written last, from what ffmpeg wrote, so a failed run never leaves one
+    behind.
     """
 
     def __init__(self, ffmpeg: str, timeout: float = 600.0) -> None:
         self.ffmpeg = ffmpeg
         self.timeout = timeout
 
+    def commands(self, source: Path, plan: OutputPlan) -> list[tuple[str, list[str]]]:
+        """(step name, ffmpeg argument list) of each run, to be run at the same time in the
+        destination folder (output paths are relative). The first reports progress."""
+        if not (plan.thumbnails and plan.renditions) or not self._remux_only(plan):
+            return [(_step_name(plan), self.command(source, plan))]
+        media = dataclasses.replace(plan, thumbnails=False)
+        return [
+            (_step_name(media), self.command(source, media)),
+            (
+                f"{_step_name(media).split(':')[0]}: thumbnails",
+                self.thumbnails_command(source, plan),
+            ),
+        ]
+
+    @staticmethod
+    def _remux_only(plan: OutputPlan) -> bool:
+        return all(r.copy_video for r in plan.renditions)
+
+    def thumbnails_command(self, source: Path, plan: OutputPlan) -> list[str]:
+        """Thumbnails alone, from a keyframes-only decode of the source."""
+        src = f"file:{source.resolve()}"
+        # discard: the demuxer skips the other packets; skip_frame: so does the decoder.
+        # Decoding every keyframe is the price of thumbnails in copy mode (ffmpeg has no
+        # way to drop packets by time before its decoders). skip_loop_filter: no
+        # deblocking, a fifth less work; downscaled thumbnails don't show it. threads=1:
+        # frame threads would hide a corrupt picture from -xerror (and this run has a core
+        # of its own beside the remux).
+        picture = ffmpeg.input(
+            src, discard="nokey", skip_frame="nokey", skip_loop_filter="all", threads=1
+        )
+        output = self._thumbnails(picture["V:0"], plan)
+        args: list[str] = output.compile(cmd=self._head())
+        return args
+
+    def _thumbnails(self, picture: Any, plan: OutputPlan) -> Any:
+        width, height = _thumbnail_size(plan.renditions[0])
+        # eof_action=pass: a clip shorter than one interval still gets its one picture.
+        picture = picture.filter("fps", fps=f"1/{plan.segment_seconds:g}", eof_action="pass")
+        picture = picture.filter("scale", width, height)
+        return ffmpeg.output(
+            picture, f"{THUMBNAILS_DIR}/keyframes_%d.jpg", f="image2", start_number=0, **{"q:v": 4}
+        )
+
+    def _head(self) -> list[str]:
+        head = [self.ffmpeg, "-hide_banner", "-nostdin", "-n", "-loglevel", "error"]
+        # -xerror: a corrupt or truncated input fails the run instead of ending it early
+        # with exit code 0 and a short (but well-formed) playlist.
+        return [*head, "-xerror", "-progress", "pipe:1", "-nostats"]
+
     def command(self, source: Path, plan: OutputPlan) -> list[str]:
-        """The ffmpeg argument list (run in the destination folder: output paths are relative)."""
+        """One ffmpeg run making all of the plan's files."""
         # "file:" keeps a path with a colon from being read as a protocol.
         src = f"file:{source.resolve()}"
         main = ffmpeg.input(src)
@@ -261,35 +313,14 @@ class Encoder:
         if plan.thumbnails and plan.renditions:
             if thumbs_from_main:
                 picture = pictures.pop(0)
-            else:
-                # discard: the demuxer skips the other packets; skip_frame: so does the
-                # decoder. Decoding every keyframe is the price of thumbnails in copy mode
-                # (ffmpeg has no way to drop packets by time before its decoders).
-                # skip_loop_filter: no deblocking, a fifth less work; downscaled thumbnails
-                # don't show it.
+            else:  # one process after all (commands() runs this one apart)
                 picture = ffmpeg.input(
                     src, discard="nokey", skip_frame="nokey", skip_loop_filter="all"
                 )["V:0"]
-            width, height = _thumbnail_size(plan.renditions[0])
-            # eof_action=pass: a clip shorter than one interval still gets its one picture.
-            picture = picture.filter("fps", fps=f"1/{plan.segment_seconds:g}", eof_action="pass")
-            picture = picture.filter("scale", width, height)
-            outputs.append(
-                ffmpeg.output(
-                    picture,
-                    f"{THUMBNAILS_DIR}/keyframes_%d.jpg",
-                    f="image2",
-                    start_number=0,
-                    **{"q:v": 4},
-                )
-            )
+            outputs.append(self._thumbnails(picture, plan))
         if not outputs:
             raise ValueError("an output plan with neither video nor audio")
-        head = [self.ffmpeg, "-hide_banner", "-nostdin", "-n", "-loglevel", "error"]
-        # -xerror: a corrupt or truncated input fails the run instead of ending it early
-        # with exit code 0 and a short (but well-formed) playlist.
-        head += ["-xerror", "-progress", "pipe:1", "-nostats"]
-        args: list[str] = ffmpeg.merge_outputs(*outputs).compile(cmd=head)
+        args: list[str] = ffmpeg.merge_outputs(*outputs).compile(cmd=self._head())
         return args
 
     @staticmethod
@@ -318,10 +349,25 @@ class Encoder:
     ) -> list[dict[str, Any]]:
         """Write the plan's files into `dest` (an existing empty folder) and return Studio's
         `files` entries for them, paths relative to `dest`. Raises EncodeFailed."""
-        args = self.command(source, plan)
+        runs = self.commands(source, plan)
         await asyncio.to_thread(_make_folders, dest, plan)
         step = _step_name(plan)
-        await self._run(args, dest, step, plan.duration, on_progress)
+        tasks = [
+            asyncio.ensure_future(
+                self._run(args, dest, name, plan.duration, on_progress if i == 0 else None)
+            )
+            for i, (name, args) in enumerate(runs)
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:  # one failed, or we were cancelled: stop the others (each reaps its ffmpeg)
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+        for task in tasks:
+            failure = None if task.cancelled() else task.exception()
+            if failure is not None:
+                raise failure
         try:
             files = await asyncio.to_thread(_finish, dest, plan)
         except _Unplayable as exc:

@@ -128,6 +128,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     prober: Prober | None = None,
+    encoder: Encoder | None = None,
     scenario: Scenario | None = None,
 ) -> web.Application:
     """The whole emulator as an aiohttp app. Raises ConfigError if it could not serve."""
@@ -144,7 +145,8 @@ def create_app(
             f"{where} (it makes the playable outputs; --outputs none needs no ffmpeg): "
             + HOW_TO_FIX.format(VAR="FFMPEG", flag="ffmpeg")
         )
-    encoder = Encoder(tools.ffmpeg, timeout=settings.encode_timeout) if tools.ffmpeg else None
+    if encoder is None and tools.ffmpeg:
+        encoder = Encoder(tools.ffmpeg, timeout=settings.encode_timeout)
     if scenario is None:
         scenario = load_scenario(settings.scenario) if settings.scenario else DEFAULT_SCENARIO
     the_clock = clock or make_clock(settings.clock)

@@ -196,8 +196,11 @@ def _link_into_place(made: Path, target: Path) -> None:
     """Hard-link the cached tree `made` to `target`, through a temporary folder renamed
     into place (copies where links are refused, e.g. another file system)."""
     temporary = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+    # mkdir, not makedirs: when the asset was deleted meanwhile (its folder is gone), this
+    # fails rather than bringing the folder back.
+    os.mkdir(temporary)
     try:
-        shutil.copytree(made, temporary, copy_function=_link_or_copy)
+        shutil.copytree(made, temporary, copy_function=_link_or_copy, dirs_exist_ok=True)
         old = target.with_name(f"{target.name}.{uuid.uuid4().hex}.old")
         if target.exists():  # outputs made again (a restart mid-output): swap whole
             os.rename(target, old)

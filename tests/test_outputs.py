@@ -3,7 +3,10 @@ by playback info, removed with their asset, and made once per distinct source.""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +15,15 @@ from aiohttp.test_utils import TestClient
 
 from emulator.app import create_app
 from emulator.clock import ManualClock
-from emulator.media import Prober, find_tools
+from emulator.media import Encoder, Prober, find_tools
 from emulator.models import ProbeResult
+from emulator.renditions import OutputPlan
+from emulator.routes.common import PROCESSING, SCHEDULER
+from emulator.scenarios import Scenario
+from emulator.scenarios.loading import parse
 from emulator.settings import Settings
-from tests.conftest import SAMPLE_MP4, SAMPLE_WEBM
+from emulator.timeline import TimelineProfile
+from tests.conftest import FIXTURES, SAMPLE_MP4, SAMPLE_WEBM
 from tests.helpers import advance, get_json, path_of, upload
 
 ORIGIN = "http://app.example.test"
@@ -333,3 +341,74 @@ async def test_outputs_setting_and_scenario_key_are_validated(
     assert response.status == 400
     body = await response.json()
     assert "outputs must be one of copy, transcode, none" in json.dumps(body)
+
+
+def test_the_scenario_format_example_sets_outputs() -> None:
+    """scenarios/README.md's example, as written, parses, with its `outputs` key."""
+    text = (FIXTURES.parent / "scenarios" / "README.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    scenario = parse(example, source="scenarios/README.md", default_name="example")
+    assert scenario.outputs == "copy"
+    assert parse("name: x\n", source="x", default_name="x").outputs is None
+
+
+class HeldEncoder(Encoder):
+    """ffmpeg that reports 60% done, then waits for the test before making anything."""
+
+    def __init__(self) -> None:
+        ffmpeg = find_tools(None, None).ffmpeg
+        assert ffmpeg is not None
+        super().__init__(ffmpeg)
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def make_outputs(
+        self,
+        source: Path,
+        plan: OutputPlan,
+        dest: Path,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        assert on_progress is not None
+        on_progress(0.6)
+        self.started.set()
+        await self.go.wait()
+        return await super().make_outputs(source, plan, dest, on_progress)
+
+
+async def test_steps_wait_for_ffmpeg_on_the_real_clock(
+    aiohttp_client: Any, tmp_path: Path, auth: dict[str, str]
+) -> None:
+    """Every step is due at once, but progress stops where ffmpeg is, and source playback
+    and `ready` wait for the outputs."""
+    at_once = TimelineProfile(queue_ms=0, processing_ms=0, progress_steps=4)
+    encoder = HeldEncoder()
+    app = create_app(
+        Settings(data_dir=tmp_path / "data", clock="real"),
+        encoder=encoder,
+        scenario=Scenario(name="at-once", timeline=at_once),
+    )
+    client = await aiohttp_client(app)
+    created = await upload(client, auth, SAMPLE_MP4)
+    path = f"/api/asset/{created['asset']['id']}"
+    await encoder.started.wait()
+    await app[SCHEDULER].run_due()
+
+    held = await get_json(client, path, auth)
+    assert held["status"]["phase"] == "processing"
+    assert held["status"]["progress"] == 0.5  # the 0.75 report waits for ffmpeg's 0.6
+    assert "playbackUrl" not in held
+    response = await client.get(f"/api/playback/{created['asset']['playbackId']}")
+    assert response.status == 422
+
+    encoder.go.set()
+    await app[PROCESSING].settle()
+    await app[SCHEDULER].run_due()
+    ready = await get_json(client, path, auth)
+    assert ready["status"]["phase"] == "ready"
+    assert path_of(ready["playbackUrl"]).endswith("/index.m3u8")
+    # The finished ffmpeg's transports are collected here rather than whenever the
+    # collector next runs: on CPython 3.11.7 a finaliser that runs in the middle of
+    # pytest compiling a module can break the compiler's recursion check.
+    await client.close()
+    gc.collect()

@@ -407,8 +407,8 @@ async def test_steps_wait_for_ffmpeg_on_the_real_clock(
     ready = await get_json(client, path, auth)
     assert ready["status"]["phase"] == "ready"
     assert path_of(ready["playbackUrl"]).endswith("/index.m3u8")
-    # The finished ffmpeg's transports are collected here rather than whenever the
-    # collector next runs: on CPython 3.11.7 a finaliser that runs in the middle of
-    # pytest compiling a module can break the compiler's recursion check.
+    # Collected now: left to the collector, what this test leaves behind made a later
+    # compile by pytest (a plugin's import at session end) fail on CPython 3.11.7 with
+    # "AST constructor recursion depth mismatch".
     await client.close()
     gc.collect()

@@ -412,3 +412,26 @@ async def test_steps_wait_for_ffmpeg_on_the_real_clock(
     # "AST constructor recursion depth mismatch".
     await client.close()
     gc.collect()
+
+
+async def test_transcode_honours_the_assets_profiles(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    scenario = {"name": "ladder", "outputs": "transcode"}
+    assert (await client.put("/_emulator/scenario", json=scenario, headers=auth)).status == 200
+    profiles = [{"name": "small", "width": 320, "height": 180, "bitrate": 300_000}]
+    response = await client.post(
+        "/api/asset/request-upload", json={"name": "p", "profiles": profiles}, headers=auth
+    )
+    created = await response.json()
+    put = await client.put(path_of(created["url"]), data=SAMPLE_WEBM.read_bytes())
+    assert put.status == 200
+    await advance(client, auth, 10)
+    asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
+    assert asset["profiles"] == profiles
+    info = await (await client.get(f"/api/playback/{asset['playbackId']}")).json()
+    [mp4] = [s for s in info["meta"]["source"] if s["hrn"] == "MP4"]
+    assert path_of(mp4["url"]).endswith("/staticsmall.mp4")
+    assert (mp4["width"], mp4["height"]) == (320, 180)
+    master = await (await client.get(path_of(asset["playbackUrl"]))).text()
+    assert "RESOLUTION=320x180" in master and "small/index.m3u8" in master

@@ -196,6 +196,7 @@ AUDIO_CODECS = "mp4a.40.2"  # AAC-LC: what ffmpeg's aac encoder writes; ADTS cop
 _PROGRESS_TIME = re.compile(rb"^out_time_(?:us|ms)=(\d+)\s*$")
 _EXTINF = re.compile(r"^#EXTINF:([0-9.]+)")
 _KEYFRAME = re.compile(r"^keyframes_(\d+)\.jpg$")
+_REAP_SECONDS = 5.0  # how long a killed ffmpeg's pipes may take to reach their end
 _STDERR_TAIL = 16 * 1024  # the last bytes of ffmpeg's complaints worth keeping
 _TS_PACKET = 188
 _TS_SCAN = 512 * 1024  # the SPS comes with the first keyframe, at the start of a segment
@@ -439,10 +440,26 @@ class _Unplayable(Exception):
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill ffmpeg and reap it, even when cancelled meanwhile: when this returns (or
+    raises), the process is gone and its pipes are closed."""
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    # Shielded: a second cancellation must not skip reaping the child.
-    await asyncio.shield(proc.wait())
+    reaping = asyncio.ensure_future(_reap(proc))
+    try:
+        await asyncio.shield(reaping)
+    except asyncio.CancelledError:
+        await asyncio.wait([reaping])
+        raise
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    await proc.wait()
+    # Read the pipes to their end, so that their transports close now rather than being
+    # left to the garbage collector (which warns about them).
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stream.read(), _REAP_SECONDS)
 
 
 def _complaint(stderr: bytes | bytearray, args: list[str], returncode: int | None) -> str:

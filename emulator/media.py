@@ -14,7 +14,7 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -420,23 +420,42 @@ class Encoder:
                 stderr_tail.extend(chunk)
                 del stderr_tail[:-_STDERR_TAIL]
 
+        # Tasks and asyncio.wait rather than wait_for(gather(...)): cancelling that
+        # leaves a gathering future whose CancelledError nobody retrieves (3.11 logs it).
+        work = [
+            asyncio.ensure_future(read_progress(proc.stdout)),
+            asyncio.ensure_future(read_errors(proc.stderr)),
+            asyncio.ensure_future(proc.wait()),
+        ]
         try:
-            await asyncio.wait_for(
-                asyncio.gather(read_progress(proc.stdout), read_errors(proc.stderr), proc.wait()),
-                self.timeout,
-            )
-        except asyncio.TimeoutError:
-            await _kill(proc)
-            raise EncodeFailed(f"{step}: timed out after {self.timeout:g} s") from None
+            _, pending = await asyncio.wait(work, timeout=self.timeout)
         except BaseException:  # cancelled: ffmpeg must not outlive the task that ran it
-            await _kill(proc)
+            await _stop(proc, work)
             raise
+        if pending:
+            await _stop(proc, work)
+            raise EncodeFailed(f"{step}: timed out after {self.timeout:g} s")
+        for task in work:
+            task.result()  # a reader's own failure, if any
         if proc.returncode != 0:
             raise EncodeFailed(f"{step}: {_complaint(stderr_tail, args, proc.returncode)}")
 
 
 class _Unplayable(Exception):
     """ffmpeg succeeded, yet what it wrote is not a usable output."""
+
+
+async def _stop(proc: asyncio.subprocess.Process, work: Sequence[asyncio.Future[Any]]) -> None:
+    """Stop reading ffmpeg's pipes, then kill and reap it."""
+    for task in work:
+        task.cancel()
+    try:
+        await _kill(proc)
+    finally:
+        await asyncio.wait(work)
+        for task in work:
+            if not task.cancelled():
+                task.exception()  # retrieved: a failure here is the run's, already reported
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -453,10 +453,18 @@ def playback(container: Container, playback_id: str, sample: bytes, origin: str)
     code, info = container.request("GET", f"/api/playback/{playback_id}")
     assert code == 200, (code, info)
     sources = info["meta"]["source"]
-    mp4 = next(s for s in sources if s["hrn"] == "MP4")
+    assert [s["hrn"] for s in sources] == ["MP4", "HLS (TS)", "Thumbnails"], sources
+    mp4, hls, _ = sources
+    # The outputs ffmpeg made in the image: an MP4 rendition and the HLS playlist.
     code, media = container.request("GET", "", url=published(container, mp4["url"], origin))
-    assert code == 200 and sha256(media) == sha256(sample), (code, len(media))
-    step(f"playback: {len(sources)} sources; the MP4 {mp4['url']} serves the uploaded bytes")
+    assert code == 200 and media[4:8] == b"ftyp" and len(media) == mp4["size"], (code, len(media))
+    code, playlist = container.request("GET", "", url=published(container, hls["url"], origin))
+    assert code == 200 and playlist.startswith(b"#EXTM3U"), (code, playlist[:40])
+    # The download URL serves the uploaded bytes themselves.
+    source = f"{container.root}/asset/{playback_id}/video"
+    code, body = container.request("GET", "", url=source)
+    assert code == 200 and sha256(body) == sha256(sample), (code, len(body))
+    step(f"playback: {len(sources)} sources; {hls['url']} and the MP4 rendition play")
 
 
 def stop_with_sigterm() -> None:

@@ -14,17 +14,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from emulator import faults, middleware
+from emulator.access import PlaybackAccess
 from emulator.assets import Assets
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
 from emulator.delivery import Deliveries
 from emulator.errors import ConfigError
+from emulator.exports import Exports
 from emulator.journal import Journal
 from emulator.media import HOW_TO_FIX, Encoder, Prober, find_tools
 from emulator.outputs import OutputFiles
 from emulator.processing import ImportLimits, Processing
 from emulator.reserve import DiskReserve
-from emulator.routes import assets, control, playback, tasks, tus, uploads, webhooks
+from emulator.routes import (
+    access_control,
+    assets,
+    control,
+    ipfs,
+    playback,
+    tasks,
+    tus,
+    uploads,
+    webhooks,
+)
 from emulator.routes import scenario as scenario_control
 from emulator.routes.common import (
     ASSETS,
@@ -41,6 +53,7 @@ from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
 from emulator.scheduler import Scheduler
 from emulator.settings import Settings
+from emulator.signing_keys import SigningKeys
 from emulator.store import Store
 from emulator.tenancy import Tenancy
 from emulator.tokens import UploadTokens
@@ -53,8 +66,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/api/asset/request-upload", assets.request_upload),
     ("POST", "/api/asset/upload/url", assets.upload_asset),
-    # Named by the public docs' overview page; Studio itself only has /upload/url.
-    ("POST", "/api/asset/request-upload/url", assets.upload_asset),
+    # Named by the public docs' overview page; Studio itself only has /upload/url. Its
+    # answers carry an emulator-only header (assets.mark_docs_alias).
+    ("POST", assets.DOCS_ALIAS, assets.upload_asset),
     ("PUT", "/api/asset/upload/direct", uploads.upload_direct),
     ("OPTIONS", "/api/asset/upload/tus", tus.options),
     ("POST", "/api/asset/upload/tus", tus.create),
@@ -66,15 +80,14 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/asset/{assetId}", assets.get_asset),
     ("PATCH", "/api/asset/{assetId}", assets.update_asset),
     ("DELETE", "/api/asset/{assetId}", assets.delete_asset),
+    ("POST", "/api/asset/{assetId}/restore", assets.restore_asset),
     ("GET", "/api/task", tasks.get_tasks),
     ("GET", "/api/task/{taskId}", tasks.get_task),
     ("GET", "/api/playback/{id}", playback.get_playback_info),
     ("GET", "/hls/{playbackId}/{path:.+}", playback.get_output),
-    ("HEAD", "/hls/{playbackId}/{path:.+}", playback.get_output),
     ("GET", "/asset/{playbackId}/video", playback.get_media),
-    ("HEAD", "/asset/{playbackId}/video", playback.get_media),
     ("GET", "/asset/{playbackId}/video/download.{ext}", playback.get_media),
-    ("HEAD", "/asset/{playbackId}/video/download.{ext}", playback.get_media),
+    ("GET", "/ipfs/{cid}", ipfs.get_ipfs),
     ("GET", "/_emulator/health", control.health),
     ("POST", "/_emulator/reset", control.reset),
     ("GET", "/_emulator/clock", control.get_clock),
@@ -91,6 +104,11 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/_emulator/webhooks/deliveries", webhooks.get_deliveries),
     ("GET", "/_emulator/webhooks/deliveries/{id}", webhooks.get_delivery),
     ("POST", "/_emulator/webhooks/trigger", webhooks.trigger),
+    ("POST", "/api/access-control/signing-key", access_control.create_signing_key),
+    ("GET", "/api/access-control/signing-key", access_control.get_signing_keys),
+    ("GET", "/api/access-control/signing-key/{keyId}", access_control.get_signing_key),
+    ("PATCH", "/api/access-control/signing-key/{keyId}", access_control.update_signing_key),
+    ("DELETE", "/api/access-control/signing-key/{keyId}", access_control.delete_signing_key),
     ("GET", "/_emulator/requests", get_requests),
     ("GET", "/_emulator/requests/{id}", get_request),
     ("DELETE", "/_emulator/requests", clear_requests),
@@ -119,8 +137,19 @@ def setup_routes(app: web.Application) -> None:
         else:
             named.add(str(name))
         # Express routes tolerate a trailing slash; so do these.
+        _add_route(app, method, path, handler, name)
+        _add_route(app, method, path + "/", handler, None)
+
+
+def _add_route(
+    app: web.Application, method: str, path: str, handler: Handler, name: str | None
+) -> None:
+    if method == "GET":
+        # Express answers HEAD on every GET route (the GET's status and headers, no
+        # body), API and media files alike; allow_head puts it on the GET's resource.
+        app.router.add_get(path, handler, name=name, allow_head=True)
+    else:
         app.router.add_route(method, path, handler, name=name)
-        app.router.add_route(method, path + "/", handler)
 
 
 def create_app(
@@ -159,7 +188,7 @@ def create_app(
             # Outside errors: it records the status the client actually got.
             middleware.journal(journal),
             middleware.errors,
-            middleware.authentication(settings.api_keys, settings.admin_keys),
+            middleware.authentication(settings.api_keys, settings.admin_keys, settings.key_names),
             faults.inject,  # inside authentication: a rule may match the tenant
         ],
     )
@@ -168,6 +197,7 @@ def create_app(
     app[uploads.OPEN_BODIES] = uploads.OpenBodies()
     app.on_shutdown.append(uploads.cut_open_bodies)
     setup_routes(app)
+    app.on_response_prepare.append(assets.mark_docs_alias)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         reserve = DiskReserve(settings.data_dir / "reserve")
@@ -206,8 +236,12 @@ def create_app(
         tus_uploads = TusUploads(
             uploads=upload_paths, store=store, blobs=blobs, scheduler=scheduler
         )
+        exports = Exports(
+            store=store, blobs=blobs, scheduler=scheduler, rules=rules, events=deliveries
+        )
         # The one registry of timed work, in the order each pass runs it.
         scheduler.register(processing)
+        scheduler.register(exports)
         scheduler.register(deliveries)
         scheduler.register(tus_uploads)
         app[RULES] = rules
@@ -222,8 +256,14 @@ def create_app(
             tokens=tokens,
             events=deliveries,
             processing=processing,
+            exports=exports,
         )
+        app[ipfs.EXPORTS] = exports
         app[webhooks.WEBHOOKS] = Webhooks(store, scheduler, deliveries)
+        signing_keys = SigningKeys(store, scheduler)
+        access = PlaybackAccess(store=store, scheduler=scheduler, signing_keys=signing_keys)
+        app[access_control.SIGNING_KEYS] = signing_keys
+        app[access_control.ACCESS] = access
         app[TENANCY] = Tenancy(
             store=store,
             blobs=blobs,
@@ -232,7 +272,10 @@ def create_app(
             processing=processing,
             tus=tus_uploads,
             deliveries=deliveries,
+            signing_keys=signing_keys,
+            access=access,
         )
+        await access.start()
         await deliveries.start()
         await tus_uploads.start()
         await processing.start()
@@ -243,6 +286,7 @@ def create_app(
             await scheduler.stop()
             await processing.stop()
             await deliveries.stop()
+            await access.stop()
             await store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from emulator.errors import ConfigError
-from emulator.settings import OPTIONS, Settings
+from emulator.settings import OPTIONS, Settings, split_key_specs
 
 # Seconds given to open requests on Ctrl-C / SIGTERM. aiohttp may spend it twice (waiting
 # for handlers to end, then for the cancelled ones to unwind) before the app's cleanup,
@@ -139,9 +139,12 @@ def scenarios_command(command: str, files: list[str]) -> int:
 def serve(flags: dict[str, Any]) -> int:
     for name in ("api_key", "admin_key"):
         if flags.get(name):
-            flags[name] = tuple(
-                k.strip() for item in flags[name] for k in item.split(",") if k.strip()
-            )
+            try:
+                flags[name] = tuple(spec for item in flags[name] for spec in split_key_specs(item))
+            except ValueError as exc:
+                flag = "--" + name.replace("_", "-")
+                print(f"livepeer-emulator: cannot start: {flag}: {exc}", file=sys.stderr)
+                return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from emulator.middleware import QuietProtocolErrors
 

@@ -76,9 +76,8 @@ def payload_of(event: str, subject: Doc, origin: str) -> Doc:
     if event.startswith("asset."):
         snapshot = asset_out(subject, origin, details=True)  # webhooks keep videoSpec.tracks
         return {"asset": {"id": subject["id"], "snapshot": snapshot}}
-    payload: Doc = {
-        "task": {"id": subject["id"], "type": subject["type"], "snapshot": task_out(subject)}
-    }
+    snapshot = task_out(subject, origin)
+    payload: Doc = {"task": {"id": subject["id"], "type": subject["type"], "snapshot": snapshot}}
     if event in ("task.completed", "task.failed"):
         payload["success"] = event == "task.completed"
     return payload

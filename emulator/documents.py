@@ -7,6 +7,7 @@ clock) they run and stores the result; the timestamps they write are passed in.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from emulator.errors import BadRequest, UnprocessableEntity
@@ -25,7 +26,14 @@ from emulator.models import (
 # -- creation ---------------------------------------------------------------------------
 
 
-def new_asset(tenant: str, body: Doc, phase: AssetPhase, source: Doc, now: int) -> Doc:
+def new_asset(
+    tenant: str,
+    body: Doc,
+    phase: AssetPhase,
+    source: Doc,
+    now: int,
+    token_name: str | None = None,
+) -> Doc:
     asset_id = new_id()
     doc: Doc = {
         "id": asset_id,
@@ -33,10 +41,17 @@ def new_asset(tenant: str, body: Doc, phase: AssetPhase, source: Doc, now: int) 
         "userId": tenant_user_id(tenant),
         "projectId": tenant_project_id(tenant),
         "createdAt": now,
+        # Studio's validateAssetPayload: the name of the API key that created it.
+        **({"createdByTokenName": token_name} if token_name else {}),
         "status": {"phase": phase.value, "updatedAt": now},
-        "name": body["name"],
         "source": source,
     }
+    if "name" in body:  # absent only for a top-level array body, which Studio's schema lets by
+        doc["name"] = body["name"]
+    if body.get("encryption"):
+        # Studio's assetEncryptionWithoutKey adds `key: "***"` but keeps `encryptedKey`, and
+        # toExternalAsset does not clean inside `source` (a oneOf): GET shows both.
+        doc["source"] = {**source, "encryption": {**body["encryption"], "key": "***"}}
     for key in ("playbackPolicy", "profiles", "staticMp4", "c2pa"):
         if body.get(key) is not None:
             doc[key] = body[key]
@@ -51,9 +66,15 @@ def new_asset(tenant: str, body: Doc, phase: AssetPhase, source: Doc, now: int) 
 
 def new_upload_task(asset: Doc, url: str, body: Doc, now: int) -> Doc:
     params: Doc = {"url": url, "thumbnails": True}
-    for key in ("profiles", "targetSegmentSizeSecs", "c2pa"):
+    # request-upload's task takes no targetSegmentSizeSecs in Studio; upload/url's does.
+    keys = ("profiles", "c2pa") if asset["source"]["type"] == "directUpload" else None
+    for key in keys or ("profiles", "targetSegmentSizeSecs", "c2pa"):
         if body.get(key) is not None:
             params[key] = body[key]
+    if body.get("encryption"):
+        # What toExternalTask shows (the key replaced, encryptedKey cleaned as writeOnly):
+        # the emulator never decrypts, so it keeps no more than that.
+        params["encryption"] = {"key": "***"}
     return {
         "id": new_id(),
         "type": "upload",
@@ -66,13 +87,21 @@ def new_upload_task(asset: Doc, url: str, body: Doc, now: int) -> Doc:
     }
 
 
-def check_creation_extras(body: Doc) -> None:
-    """The checks Studio makes beyond the schema when an asset is created."""
-    if body.get("profiles") == []:
-        raise BadRequest("assets must have at least one profile")
-    encryption = body.get("encryption")
-    if encryption is not None and not body.get("playbackPolicy"):
-        raise BadRequest("a playbackPolicy is required when using encryption")
+def check_encrypted_key(body: Doc, message: str) -> None:
+    """Studio's first check after the schema on both creates (the two routes word it
+    differently): a non-empty encryptedKey must be base64 as Node writes it."""
+    key = (body.get("encryption") or {}).get("encryptedKey")
+    if key and not _is_base64(key):
+        raise UnprocessableEntity(message)
+
+
+def _is_base64(text: str) -> bool:
+    # helpers.ts isValidBase64: Buffer.from(s, "base64").toString("base64") === s, i.e. s
+    # is the canonical, padded encoding of some bytes.
+    try:
+        return base64.b64encode(base64.b64decode(text, validate=True)).decode() == text
+    except ValueError:  # binascii.Error, and non-ASCII text
+        return False
 
 
 # -- processing -------------------------------------------------------------------------
@@ -129,12 +158,8 @@ def apply_step(step: Step, asset: Doc, task: Doc) -> bool:
         if step.data.get("files"):
             asset["files"] = step.data["files"]
         asset["status"] = {"phase": AssetPhase.READY.value, "updatedAt": at}
-        task["status"] = {
-            "phase": TaskPhase.COMPLETED.value,
-            "updatedAt": at,
-            "progress": 1,
-            "retries": retries,
-        }
+        # Studio's processTaskEvent writes a whole new status: no progress, no retries.
+        task["status"] = {"phase": TaskPhase.COMPLETED.value, "updatedAt": at}
         task["output"] = {"upload": {"assetSpec": _asset_spec(asset)}}
     else:
         error = str(step.data.get("error") or "processing failed")
@@ -157,15 +182,18 @@ def _asset_spec(asset: Doc) -> Doc:
 # -- update -----------------------------------------------------------------------------
 
 
+def check_policy_change(asset: Doc, new: Any) -> None:
+    if is_private(asset.get("playbackPolicy")) != is_private(new):
+        raise UnprocessableEntity(
+            "cannot update playback policy from private to public or vice versa"
+        )
+
+
 def apply_patch(asset: Doc, patch: Doc) -> None:
     """PATCH /asset/{id}'s field rules (the caller checks the asset is ready)."""
     if "playbackPolicy" in patch:
-        old, new = asset.get("playbackPolicy"), patch["playbackPolicy"]
-        if _is_private(old) != _is_private(new):
-            raise UnprocessableEntity(
-                "cannot update playback policy from private to public or vice versa"
-            )
-        asset["playbackPolicy"] = new
+        check_policy_change(asset, patch["playbackPolicy"])
+        asset["playbackPolicy"] = patch["playbackPolicy"]
     if "name" in patch:
         asset["name"] = patch["name"]
     if "creatorId" in patch:
@@ -178,7 +206,7 @@ def _creator_id(value: Any) -> Any:
     return {"type": "unverified", "value": value} if isinstance(value, str) else value
 
 
-def _is_private(policy: Any) -> bool:
+def is_private(policy: Any) -> bool:
     return isinstance(policy, dict) and policy.get("type") not in (None, "public")
 
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 class ApiError(Exception):
     status = 500
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        messages: list[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        # The body's whole `errors` list: one message, except Ajv's oneOf failures.
+        self.messages = messages or [message]
 
 
 class BadRequest(ApiError):
@@ -35,6 +43,10 @@ class PayloadTooLarge(ApiError):
     status = 413
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
 class UnprocessableEntity(ApiError):
     status = 422
 
@@ -45,6 +57,12 @@ class TooManyRequests(ApiError):
 
 class InternalServerError(ApiError):
     status = 500
+
+
+class BadGateway(ApiError):
+    """A peer Studio calls did not answer (the access-control gate's webhook)."""
+
+    status = 502
 
 
 class InsufficientStorage(ApiError):

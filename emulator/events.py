@@ -15,7 +15,8 @@ from typing import Protocol
 from emulator.models import Doc, Event, StepKind, new_id
 from emulator.store import Changes, Store
 
-ASSET_EVENTS = ("asset.created", "asset.updated", "asset.ready", "asset.failed", "asset.deleted")
+# In the order of Studio's schema (`webhook.events` enum), which Ajv's enum errors list.
+ASSET_EVENTS = ("asset.created", "asset.updated", "asset.failed", "asset.ready", "asset.deleted")
 TASK_EVENTS = ("task.spawned", "task.updated", "task.completed", "task.failed")
 # Studio's whole list (schema `webhook.events`): a webhook may subscribe to any of them,
 # though the emulator only ever raises the asset and task ones.
@@ -66,14 +67,19 @@ def _snapshot(doc: Doc) -> Doc:
 
 
 def step_events(kind: StepKind, asset: Doc, task: Doc) -> list[tuple[str, Doc]]:
-    """What Studio's task scheduler emits for one runner report (fact sheet §4)."""
+    """What Studio's task scheduler emits for one runner report (task/scheduler.ts): on
+    success (processTaskEvent) and on source playback (processTaskResultPartial) it writes
+    the asset before the task; on failure (failTask) and on progress (task.ts
+    /:id/status) the task first."""
     if kind is StepKind.READY:
         return [
-            ("task.updated", task),
-            ("task.completed", task),
             ("asset.updated", asset),
             ("asset.ready", asset),
+            ("task.updated", task),
+            ("task.completed", task),
         ]
+    if kind is StepKind.SOURCE_READY:
+        return [("asset.updated", asset), ("task.updated", task)]
     if kind is StepKind.FAIL:
         return [
             ("task.updated", task),

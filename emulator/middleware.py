@@ -9,24 +9,35 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from emulator.errors import STORAGE_FULL_MESSAGE, ApiError, Unauthorized
+from emulator.errors import (
+    STORAGE_FULL_MESSAGE,
+    ApiError,
+    BadRequest,
+    Forbidden,
+    Unauthorized,
+)
 from emulator.journal import Journal
+from emulator.models import tenant_user_id
 from emulator.reserve import is_disk_full
 from emulator.routes.common import (
     ADMIN,
     INJECTED_FAULT,
     REQUEST_BODY,
     TENANT,
+    TOKEN_NAME,
     caller_tenant,
     error_response,
     is_public,
+    json_response,
 )
+from emulator.settings import DEFAULT_KEY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +49,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, exc.headers)
+        return json_response({"errors": exc.messages}, exc.status, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -130,33 +141,66 @@ def _journal_call(
 
 
 def authentication(
-    api_keys: tuple[str, ...], admin_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...],
+    admin_keys: tuple[str, ...] = (),
+    key_names: Mapping[str, str] | None = None,
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Bearer (or Basic user:key) → tenant. With keys configured, only those are valid.
+    """Bearer (or Basic userId:key) → tenant. With keys configured, only those are valid.
 
-    An admin key is a valid API key too (its own tenant), and is marked ADMIN so the
-    control plane lets it act on every tenant. Once any key is configured, the control
-    plane (all of /_emulator/* but health) needs one: it reads other calls' tokens and
-    can wipe data, so it must not stay open on a server that guards its API.
+    The checks and their order are Studio's (middleware/auth.ts `authenticator`, then
+    `authorizer` on the routes that need a user). An admin key is a valid API key too
+    (its own tenant), and is marked ADMIN so the control plane lets it act on every
+    tenant. Once any key is configured, the control plane (all of /_emulator/* but
+    health) needs one: it reads other calls' tokens and can wipe data, so it must not
+    stay open on a server that guards its API.
     """
     admins = frozenset(admin_keys)
     allowed = frozenset(api_keys) | admins if api_keys else frozenset()
     locked = bool(api_keys or admin_keys)
+    names = dict(key_names or {})
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        key = _api_key(request.headers.get("Authorization"))
-        if key is not None and allowed and key not in allowed:
+        key, basic_user = _credentials(request.headers.get("Authorization"))
+        if key is not None and (
+            (allowed and key not in allowed)
+            # Basic's user must be the key's owner: the userId its objects carry.
+            or (basic_user is not None and basic_user != tenant_user_id(key))
+        ):
             raise Unauthorized(f"no token {key} found")
+        if key is not None and _asks_for_project(request):
+            # Before any route's own checks: a key belongs to one project already.
+            raise BadRequest("projectId as query param not supported")
         request[TENANT] = key
         request[ADMIN] = key is not None and key in admins
+        if key is not None:
+            request[TOKEN_NAME] = names.get(key, DEFAULT_KEY_NAME)
         if key is None and not is_public(request):
             raise Unauthorized("request is not authenticated")
         if key is None and locked and _is_guarded_control(request.path):
             raise Unauthorized("request is not authenticated")
+        origin = request.headers.get("Origin")
+        if key is not None and origin and _needs_user(request):
+            # Studio's authorizer: a browser's call with a key is refused unless the key
+            # allows its origin, and no key here allows any (CORS keys are not emulated).
+            raise Forbidden(f"credential disallows CORS access from origin {origin}")
         return await handler(request)
 
     return authenticate
+
+
+def _needs_user(request: web.Request) -> bool:
+    """A Studio API route behind `authorizer` (not uploads by token, not playback)."""
+    return request.path.startswith("/api/") and not is_public(request)
+
+
+def _asks_for_project(request: web.Request) -> bool:
+    """`req.query.projectId` is truthy: a non-empty value, or the name given twice (an
+    array). Only on Studio's API: the media files and control plane are not Studio's."""
+    if not request.path.startswith("/api/"):
+        return False
+    values = request.query.getall("projectId", [])
+    return len(values) > 1 or any(values)
 
 
 def _is_guarded_control(path: str) -> bool:
@@ -164,31 +208,50 @@ def _is_guarded_control(path: str) -> bool:
     return path.startswith("/_emulator/") and path.rstrip("/") != "/_emulator/health"
 
 
-def _api_key(header: str | None) -> str | None:
-    """The key an Authorization header carries; None when the request is anonymous."""
+def _credentials(header: str | None) -> tuple[str | None, str | None]:
+    """(key, Basic's user) an Authorization header carries; key None when anonymous."""
     if not header:
-        return None
+        return None, None
     scheme, _, credentials = header.strip().partition(" ")
     credentials = credentials.strip()
     if not scheme or not credentials:
-        return None  # not "scheme token": Studio treats the request as anonymous
+        return None, None  # not "scheme token": Studio treats the request as anonymous
     kind = scheme.lower()
     if kind == "bearer":
-        try:
-            credentials.encode("utf-8")
-        except UnicodeEncodeError:
-            # Bytes that are not UTF-8 (aiohttp keeps them as surrogates): no key could
-            # be spelled that way, and no tenant can be stored under it.
-            shown = credentials.encode("utf-8", "replace").decode("utf-8")
-            raise Unauthorized(f"no token {shown} found") from None
-        return credentials
+        return _spelled(credentials), None
     if kind == "basic":
-        try:
-            decoded = base64.b64decode(credentials, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthorized("malformed basic auth credentials") from None
-        return decoded.partition(":")[2] or None
+        user, password = _basic_user_pass(credentials)
+        if not password:
+            raise Unauthorized("no authorization token provided")
+        return _spelled(password), user
     raise Unauthorized(f"unsupported authorization header scheme: {scheme}")
+
+
+def _spelled(key: str) -> str:
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 (aiohttp keeps them as surrogates): no key could be
+        # spelled that way, and no tenant can be stored under it.
+        shown = key.encode("utf-8", "replace").decode("utf-8")
+        raise Unauthorized(f"no token {shown} found") from None
+    return key
+
+
+def _basic_user_pass(credentials: str) -> tuple[str, str]:
+    """As the basic-auth package reads `Basic <base64 user:pass>`; ("", "") when it
+    cannot (Studio then has no token: 401 `no authorization token provided`)."""
+    if not re.fullmatch(r"[A-Za-z0-9._~+/-]+=*", credentials):
+        return "", ""
+    # Node's Buffer.from(…, "base64") skips what is not base64 and needs no padding.
+    letters = re.sub(r"[^A-Za-z0-9+/_-]", "", credentials)
+    try:
+        padded = letters + "=" * (-len(letters) % 4)
+        decoded = base64.b64decode(padded, altchars=b"-_").decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return "", ""
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else ("", "")
 
 
 CORS_OPEN_PREFIXES = (
@@ -197,6 +260,7 @@ CORS_OPEN_PREFIXES = (
     "/api/playback/",
     "/asset/",
     "/hls/",
+    "/ipfs/",  # the local IPFS gateway (routes/ipfs.py)
 )
 EXPOSED = (
     "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "

@@ -109,6 +109,14 @@ class Rulebook:
         rule = next(firing, None)
         return rule.import_error if rule is not None else None
 
+    def export_fault(
+        self, tenant: str, asset_name: str | None, source_url: str | None
+    ) -> ProcessingFault | None:
+        """How the asset's IPFS export task goes wrong (a scenario's `export:` rule)."""
+        firing = self._firing(tenant, "export", asset_name=asset_name, source_url=source_url)
+        rule = next(firing, None)
+        return rule.export if rule is not None else None
+
     def webhook_faults(self, tenant: str, event: str, webhook_url: str) -> list[WebhookFault]:
         """What the scenario does to one delivery of `event` to a webhook (every rule that
         fires: a delivery may be both delayed and duplicated)."""

@@ -22,8 +22,92 @@ def default_data_dir() -> Path:
     return Path(base) / "livepeer-emulator"
 
 
-def _split_keys(value: str) -> tuple[str, ...]:
-    return tuple(k.strip() for k in value.split(",") if k.strip())
+# The name a key gets when none is given (and every key's, when no keys are configured).
+# Studio has none to copy: its dashboard requires a name, its API stores the key without
+# one (and then leaves createdByTokenName out). A fixed word is easy to assert on.
+DEFAULT_KEY_NAME = "default"
+# The fields of a key's long form; the one place to add more (e.g. CORS origins).
+KEY_FIELDS = ("name", "key")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One configured key: the bearer token, and its name (Studio's createdByTokenName)."""
+
+    key: str
+    name: str = DEFAULT_KEY_NAME
+
+
+def split_key_specs(value: str) -> tuple[str, ...]:
+    """One `--api-key` value or the env var's, as one text per key (each checked).
+
+    `;` separates keys; so does `,` between short forms, `KEY` or `NAME=KEY`. A part
+    that starts with a field (`name=…,key=…`) is one key in the long form, whose commas
+    separate its fields.
+    """
+    specs: list[str] = []
+    for group in value.split(";"):
+        items = [item.strip() for item in group.split(",") if item.strip()]
+        if any(_field_of(item) in KEY_FIELDS for item in items):
+            specs.append(",".join(items))
+        else:
+            specs.extend(items)
+    key_names(tuple(specs))  # each one readable, and no key named twice
+    return tuple(specs)
+
+
+def _field_of(item: str) -> str | None:
+    left, equals, _ = item.partition("=")
+    return left.strip() if equals else None
+
+
+def parse_key_spec(spec: str) -> ApiKey:
+    """`KEY`, `NAME=KEY`, or the long form `name=NAME,key=KEY`; ValueError says what is wrong."""
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    if not items:
+        raise ValueError("an API key cannot be empty")
+    if not any(_field_of(item) in KEY_FIELDS for item in items):
+        if len(items) > 1:
+            raise ValueError(f"{spec!r} holds several keys: give them one by one")
+        name, equals, key = items[0].partition("=")
+        if not equals:
+            return ApiKey(items[0])
+        name, key = name.strip(), key.strip()
+        if not name or not key or key.startswith("="):
+            raise ValueError(
+                f"{spec!r}: write a key as KEY or NAME=KEY (a key that holds '=' as "
+                f"key=VALUE, or name=NAME,key=VALUE)"
+            )
+        return ApiKey(key, name)
+    fields: dict[str, str] = {}
+    for item in items:
+        field_name = _field_of(item)
+        if field_name is None or field_name not in KEY_FIELDS:
+            raise ValueError(
+                f"{spec!r}: {item!r} is not FIELD=VALUE with a field among " + ", ".join(KEY_FIELDS)
+            )
+        if field_name in fields:
+            raise ValueError(f"{spec!r}: {field_name}= is given twice")
+        fields[field_name] = item.partition("=")[2].strip()
+    if not fields.get("key"):
+        raise ValueError(f"{spec!r}: no key= given")
+    if "name" in fields and not fields["name"]:
+        raise ValueError(f"{spec!r}: name= is empty")
+    return ApiKey(fields["key"], fields.get("name") or DEFAULT_KEY_NAME)
+
+
+def key_names(specs: tuple[str, ...]) -> dict[str, str]:
+    """key → name for these specs; a key named twice, differently, is an error."""
+    names: dict[str, str] = {}
+    for spec in specs:
+        parsed = parse_key_spec(spec)
+        if names.get(parsed.key, parsed.name) != parsed.name:
+            raise ValueError(
+                f"key {parsed.key!r} is given twice, named {names[parsed.key]!r} and "
+                f"{parsed.name!r}"
+            )
+        names[parsed.key] = parsed.name
+    return names
 
 
 @dataclass(frozen=True)
@@ -65,13 +149,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("data_dir", Path, "where the SQLite database and media files live"),
     Option(
         "api_key",
-        _split_keys,
-        "accepted API keys (repeat the flag, or comma-separate "
-        "in the env var); none means every bearer token is its own tenant",
+        split_key_specs,
+        "accepted API keys, each KEY or NAME=KEY (the name is the assets' "
+        "createdByTokenName; default 'default'); repeat the flag, or comma-separate; none "
+        "means every bearer token is its own tenant",
     ),
     Option(
         "admin_key",
-        _split_keys,
+        split_key_specs,
         "keys that may also act on every tenant through /_emulator/* (reset all, global "
         "scenario, clock, everybody's journal); any key set here or with --api-key "
         "locks the control plane",
@@ -148,13 +233,21 @@ class Settings:
     outputs_cache_bytes: int = 2 * 1024**3
     journal_size: int = 10_000
 
+    def __post_init__(self) -> None:
+        key_names(self.api_key + self.admin_key)  # checks the keys, whoever built Settings
+
     @property
     def api_keys(self) -> tuple[str, ...]:
-        return self.api_key
+        return tuple(parse_key_spec(spec).key for spec in self.api_key)
 
     @property
     def admin_keys(self) -> tuple[str, ...]:
-        return self.admin_key
+        return tuple(parse_key_spec(spec).key for spec in self.admin_key)
+
+    @property
+    def key_names(self) -> dict[str, str]:
+        """Each configured key's name (admin keys are API keys too)."""
+        return key_names(self.api_key + self.admin_key)
 
     @property
     def control_locked(self) -> bool:

@@ -8,11 +8,13 @@ then the tenant's scenario and time.
 
 from __future__ import annotations
 
+from emulator.access import PlaybackAccess
 from emulator.blobs import Blobs
 from emulator.delivery import Deliveries
 from emulator.processing import Processing
 from emulator.rulebook import Rulebook
 from emulator.scheduler import Scheduler
+from emulator.signing_keys import SigningKeys
 from emulator.store import Store
 from emulator.tus import TusUploads
 
@@ -28,6 +30,8 @@ class Tenancy:
         processing: Processing,
         tus: TusUploads,
         deliveries: Deliveries,
+        signing_keys: SigningKeys,
+        access: PlaybackAccess,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -36,6 +40,8 @@ class Tenancy:
         self._processing = processing
         self._tus = tus
         self._deliveries = deliveries
+        self._signing_keys = signing_keys
+        self._access = access
 
     async def reset(self, tenant: str | None) -> None:
         """Empty one tenant, or with None every tenant."""
@@ -44,5 +50,7 @@ class Tenancy:
         await self._deliveries.reset(tenant)
         for relative in await self._store.reset(tenant):
             self._blobs.remove_asset_media(relative)
+        await self._signing_keys.reset(tenant)
+        self._access.forget(tenant)
         self._rules.forget(tenant)
         await self._scheduler.forget(tenant)

@@ -103,6 +103,7 @@ class Emulator:
         self.base_url = root_url(base_url)
         self.api_url = self.base_url + "/api"
         self.api_key = api_key or f"pytest-{uuid.uuid4()}"
+        self._signing_key: dict[str, Any] | None = None  # signing_key(), made on first use
 
     def __repr__(self) -> str:
         return f"Emulator(api_url={self.api_url!r}, api_key={self.api_key!r})"
@@ -198,6 +199,49 @@ class Emulator:
                 if current == "uploading":
                     headline += " (was its file ever uploaded?)"
                 raise AssetPhaseError(_describe(asset, headline), asset)
+
+    # -- access control --------------------------------------------------------------------
+
+    def signing_key(self) -> dict[str, Any]:
+        """This tenant's signing key, made on first use (POST /api/access-control/
+        signing-key): the document Studio answers, with its one-time `privateKey`."""
+        if self._signing_key is None:
+            self._signing_key = self._ok(
+                "POST", "/api/access-control/signing-key", {}, "creating a signing key"
+            )
+        return dict(self._signing_key)
+
+    def sign_playback_jwt(
+        self,
+        asset: Mapping[str, Any] | str,
+        expires_in: float = 3600,
+        **claims: Any,
+    ) -> str:
+        """A playback JWT for an asset (its document, or a playback id), as an app's
+        backend signs one (the claims of @livepeer/core's signAccessJwt), ES256 with
+        `signing_key()`. Issued and expiring on this tenant's clock: advance it by
+        `expires_in` seconds and the token is refused. `claims` add to or replace the
+        claims (None removes one). Needs PyJWT and cryptography (the package's own)."""
+        import base64
+
+        import jwt
+
+        playback_id = asset if isinstance(asset, str) else str(asset["playbackId"])
+        key = self.signing_key()
+        issued = self.now() // 1000
+        payload: dict[str, Any] = {
+            "action": "pull",
+            "iss": "livepeer-emulator",
+            "pub": key["publicKey"],
+            "sub": playback_id,
+            "video": "none",
+            "iat": issued,
+            "exp": issued + int(expires_in),
+            **claims,
+        }
+        payload = {k: v for k, v in payload.items() if v is not None}
+        private_pem = base64.b64decode(key["privateKey"])
+        return str(jwt.encode(payload, private_pem, algorithm="ES256"))
 
     # -- scenarios -------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """Request-body validation that fails the way Studio's Ajv middleware fails.
 
 Studio validates bodies against its JSON Schema with Ajv (no allErrors, no coercion) and
-answers 422 with the first error object, JSON-encoded, as the only message. This module
-holds our own statement of the few payload schemas the Assets API takes, and a small
-validator for the JSON Schema subset they use, producing Ajv-shaped error objects.
+answers 422 with Ajv's `errors`, each JSON-encoded (middleware/validators.ts validatePost).
+Without allErrors Ajv stops at the first failing keyword, so that list has one error,
+except under `oneOf`: Ajv tries every branch, keeps each failing branch's errors, and adds
+its own `oneOf` error after them. This module holds our own statement of the few payload
+schemas the Assets API takes, and a small validator for the JSON Schema subset they use,
+producing Ajv-shaped error objects in Ajv's order.
 """
 
 from __future__ import annotations
@@ -32,20 +35,24 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$")
 
 
 class SchemaError(Exception):
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error["message"])
-        self.error = error
+    """The errors Ajv reports for one failed validation, in its order."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors[-1]["message"])
+        self.errors = errors
 
 
 def _fail(path: str, schema_path: str, keyword: str, params: dict[str, Any], message: str) -> None:
     raise SchemaError(
-        {
-            "instancePath": path,
-            "schemaPath": schema_path,
-            "keyword": keyword,
-            "params": params,
-            "message": message,
-        }
+        [
+            {
+                "instancePath": path,
+                "schemaPath": schema_path,
+                "keyword": keyword,
+                "params": params,
+                "message": message,
+            }
+        ]
     )
 
 
@@ -59,7 +66,7 @@ def check(value: Any, schema: Schema, path: str = "", spath: str = "#") -> None:
                 path,
                 f"{spath}/type",
                 "type",
-                {"type": ",".join(names)},
+                {"type": types},  # Ajv gives a list of types as the list
                 f"must be {','.join(names)}",
             )
     if "enum" in schema and value not in schema["enum"]:
@@ -93,16 +100,27 @@ def check(value: Any, schema: Schema, path: str = "", spath: str = "#") -> None:
 
 
 def _check_one_of(value: Any, options: list[Schema], path: str, spath: str) -> None:
-    first: SchemaError | None = None
+    # Ajv runs every branch and keeps what each failing one reported (its first error, or
+    # a nested oneOf's whole list); when none passes, its own error comes last.
+    errors: list[dict[str, Any]] = []
     passing = 0
     for i, option in enumerate(options):
         try:
             check(value, option, path, f"{spath}/oneOf/{i}")
             passing += 1
         except SchemaError as exc:
-            first = first or exc
-    if passing == 0 and first is not None:
-        raise first  # Ajv lists the branches' errors before its own; Studio shows the first
+            errors.extend(exc.errors)
+    if passing == 0:
+        errors.append(
+            {
+                "instancePath": path,
+                "schemaPath": f"{spath}/oneOf",
+                "keyword": "oneOf",
+                "params": {"passingSchemas": None},
+                "message": "must match exactly one schema in oneOf",
+            }
+        )
+        raise SchemaError(errors)
 
 
 def _check_string(value: str, schema: Schema, path: str, spath: str) -> None:
@@ -168,13 +186,17 @@ def _pointer(name: str) -> str:
 
 
 def validate(body: Any, schema: Schema) -> dict[str, Any]:
-    """Return the body when valid; otherwise raise Studio's 422."""
+    """Return the body when valid; otherwise raise Studio's 422.
+
+    A schema without `"type": "object"` (Studio's new-asset payloads) lets a top-level
+    array through, and Studio's handler then reads every field of it as undefined: that
+    is an empty object here."""
     try:
         check(body, schema)
     except SchemaError as exc:
-        raise UnprocessableEntity(json.dumps(exc.error, separators=(",", ":"))) from None
-    assert isinstance(body, dict)
-    return body
+        messages = [json.dumps(e, separators=(",", ":")) for e in exc.errors]
+        raise UnprocessableEntity(messages[0], messages=messages) from None
+    return body if isinstance(body, dict) else {}
 
 
 # -- the payloads of the Assets API ---------------------------------------------------------
@@ -184,11 +206,22 @@ PLAYBACK_POLICY: Schema = {
     "additionalProperties": False,
     "required": ["type"],
     "properties": {
-        "type": {"type": "string", "enum": ["public", "jwt", "webhook"]},
+        # lit_signing_condition and its two fields come from Studio's db-schema overlay.
+        "type": {"type": "string", "enum": ["public", "jwt", "webhook", "lit_signing_condition"]},
         "webhookId": {"type": "string"},
         "webhookContext": {"type": "object"},
         "refreshInterval": {"type": "number"},
         "allowedOrigins": {"type": "array", "items": {"type": "string"}},
+        "unifiedAccessControlConditions": {"type": "array", "items": {"type": "object"}},
+        "resourceId": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["baseUrl", "path", "orgId", "role", "extraData"],
+            "properties": {
+                name: {"type": "string"}
+                for name in ("baseUrl", "path", "orgId", "role", "extraData")
+            },
+        },
     },
 }
 CREATOR_ID: Schema = {
@@ -250,12 +283,16 @@ TRANSCODE_PROFILE: Schema = {
         "encoder": {"type": "string", "enum": ["H.264", "HEVC", "VP8", "VP9"]},
     },
 }
-_NEW_ASSET_PROPERTIES: dict[str, Schema] = {
+# In Studio's order (api-schema, then the db-schema overlay's fields): Ajv checks the
+# properties in this order, so it decides which error a body with two comes back with.
+_NEW_ASSET_HEAD: dict[str, Schema] = {
     "name": {"type": "string"},
     "staticMp4": {"type": "boolean"},
     "playbackPolicy": PLAYBACK_POLICY,
     "creatorId": CREATOR_ID,
     "storage": STORAGE,
+}
+_NEW_ASSET_TAIL: dict[str, Schema] = {
     "encryption": {
         "type": "object",
         "additionalProperties": False,
@@ -265,20 +302,34 @@ _NEW_ASSET_PROPERTIES: dict[str, Schema] = {
     "c2pa": {"type": "boolean"},
     "profiles": {"type": ["array", "null"], "items": TRANSCODE_PROFILE},
     "targetSegmentSizeSecs": {"type": "number"},
+    # Allowed by the db-schema overlay; Studio honours catalystPipelineStrategy for its
+    # admins and test users only, so for an API user it is accepted and has no effect.
+    "objectStoreId": {"type": "string"},
+    "catalystPipelineStrategy": {
+        "type": "string",
+        "enum": [
+            "catalyst",
+            "catalyst_ffmpeg",
+            "background_external",
+            "background_mist",
+            "fallback_external",
+            "external",
+        ],
+    },
 }
+# No "type": "object", as in Studio's schema: a top-level array passes (see validate).
 NEW_ASSET: Schema = {
-    "type": "object",
     "additionalProperties": False,
     "required": ["name"],
-    "properties": _NEW_ASSET_PROPERTIES,
+    "properties": {**_NEW_ASSET_HEAD, **_NEW_ASSET_TAIL},
 }
 NEW_ASSET_FROM_URL: Schema = {
-    "type": "object",
     "additionalProperties": False,
     "required": ["name", "url"],
     "properties": {
-        **_NEW_ASSET_PROPERTIES,
+        **_NEW_ASSET_HEAD,
         "url": {"type": "string", "format": "uri", "pattern": "^(https?|ipfs|ar)://"},
+        **_NEW_ASSET_TAIL,
     },
 }
 ASSET_PATCH: Schema = {

@@ -135,9 +135,14 @@ def _put(url: str, data: bytes) -> int:
         return int(resp.status)
 
 
-def _ready_asset(server: ServerProcess, key: str, media: Path) -> dict[str, Any]:
+def _ready_asset(
+    server: ServerProcess, key: str, media: Path, policy: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """request-upload + PUT, then the manual clock moved on until the asset is ready."""
-    status, created = server.request("POST", "/api/asset/request-upload", {"name": media.name}, key)
+    body: dict[str, Any] = {"name": media.name}
+    if policy is not None:
+        body["playbackPolicy"] = policy
+    status, created = server.request("POST", "/api/asset/request-upload", body, key)
     assert status == 200, created
     assert _put(created["url"], media.read_bytes()) == 200
     asset_id = created["asset"]["id"]
@@ -246,3 +251,31 @@ def test_the_readme_hls_example_plays(serve: Any, key: str, browser: Any, page_o
     finally:
         context.close()
         _PageHandler.made.pop("/readme.html", None)
+
+
+def test_hls_js_plays_a_jwt_gated_asset_from_its_tokenised_url(
+    serve: Any, key: str, page: Tab
+) -> None:
+    """Given only `…/index.m3u8?jwt=…`, hls.js plays (the playlists hand the token on to
+    the variants and segments); without the token, it gets the CDN's 401."""
+    import base64
+
+    import jwt
+
+    server = serve("--clock", "manual")
+    asset = _ready_asset(server, key, SAMPLE_MP4, policy={"type": "jwt"})
+    status, signing_key = server.request("POST", "/api/access-control/signing-key", {}, key)
+    assert status == 201, signing_key
+    status, clock = server.request("GET", "/_emulator/clock", key=key)
+    now = clock["now"] // 1000
+    claims = {"sub": asset["playbackId"], "pub": signing_key["publicKey"], "exp": now + 600}
+    token = jwt.encode(claims, base64.b64decode(signing_key["privateKey"]), "ES256")
+    tokenised = f"{asset['playbackUrl']}?jwt={token}"
+    script = "([url, target, ms]) => play(url, true, target, ms)"
+    played = page.evaluate(script, [tokenised, PLAY_PAST_SECONDS, PLAY_TIMEOUT_MS])
+    refused = page.evaluate(script, [asset["playbackUrl"], PLAY_PAST_SECONDS, PLAY_TIMEOUT_MS])
+    console = "\n".join(page.console)
+    assert played["outcome"] == "played", f"{played}\nconsole:\n{console}\n{server.stderr()}"
+    assert played["currentTime"] > PLAY_PAST_SECONDS
+    assert refused["outcome"] == "error", refused
+    assert any("(HTTP 401)" in error for error in refused["errors"]), refused

@@ -74,16 +74,20 @@ async def test_unknown_asset_and_task(client: TestClient, auth) -> None:
     assert await _error(resp) == (404, ["Asset not found"])
 
 
-async def test_other_tenants_objects_are_404_not_found(client: TestClient, auth) -> None:
+async def test_other_tenants_objects_answer_as_studio_answers_another_user(
+    client: TestClient, auth
+) -> None:
+    """controllers/asset.ts (GET via checkResourceAccess, DELETE, PATCH) and task.ts GET."""
     created = await create_upload(client, auth)
     intruder = {"Authorization": "Bearer intruder"}
     asset_path = f"/api/asset/{created['asset']['id']}"
     assert await _error(await client.get(asset_path, headers=intruder)) == (404, ["not found"])
-    assert await _error(await client.delete(asset_path, headers=intruder)) == (404, ["not found"])
+    resp = await client.delete(asset_path, headers=intruder)
+    assert await _error(resp) == (403, ["users may only delete their own assets"])
     resp = await client.patch(asset_path, json={"name": "x"}, headers=intruder)
-    assert await _error(resp) == (404, ["not found"])
+    assert await _error(resp) == (404, ["asset not found"])
     resp = await client.get(f"/api/task/{created['task']['id']}", headers=intruder)
-    assert await _error(resp) == (404, ["not found"])
+    assert await _error(resp) == (403, ["user can only request information on their own tasks"])
     assert await (await client.get("/api/asset", headers=intruder)).json() == []
     # The owner still has it, untouched.
     mine = await client.get(asset_path, headers=auth)
@@ -139,18 +143,9 @@ async def test_other_tenants_objects_are_404_not_found(client: TestClient, auth)
                 "instancePath": "/playbackPolicy/type",
                 "schemaPath": "#/properties/playbackPolicy/properties/type/enum",
                 "keyword": "enum",
-                "params": {"allowedValues": ["public", "jwt", "webhook"]},
+                # Studio's db-schema overlay adds lit_signing_condition to the api-schema's.
+                "params": {"allowedValues": ["public", "jwt", "webhook", "lit_signing_condition"]},
                 "message": "must be equal to one of the allowed values",
-            },
-        ),
-        (
-            [1, 2],
-            {
-                "instancePath": "",
-                "schemaPath": "#/type",
-                "keyword": "type",
-                "params": {"type": "object"},
-                "message": "must be object",
             },
         ),
     ],
@@ -226,8 +221,6 @@ async def test_odd_inputs_get_answers_not_500s(client: TestClient, auth) -> None
     asset_id = (await resp.json())["asset"]["id"]
     got = await client.get(f"/api/asset/{asset_id}", headers=auth)
     assert (await got.json())["name"] == "\ud800 odd"
-    resp = await client.get("/api/asset?cursor=skip999999999999999999999999", headers=auth)
-    assert (resp.status, await resp.json()) == (200, [])
     resp = await client.post("/_emulator/clock/advance", json={"seconds": 1e308}, headers=auth)
     assert resp.status == 422
     resp = await client.get("/api/asset", headers={"Authorization": "Basic !!!"})

@@ -22,7 +22,7 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pytest"
-EXAMPLE_TESTS = 9  # the tests in examples/pytest, all expected to pass
+EXAMPLE_TESTS = 11  # the tests in examples/pytest, all expected to pass
 
 
 @pytest.fixture

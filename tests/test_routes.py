@@ -14,6 +14,7 @@ def test_api_routes_are_named_after_studios_operation_ids(tmp_path: Path) -> Non
         "requestUpload", "uploadAsset", "getAssets", "getAsset", "updateAsset",
         "deleteAsset", "getTasks", "getTask", "getPlaybackInfo", "createWebhook",
         "getWebhooks", "getWebhook", "updateWebhook", "deleteWebhook", "getWebhookLogs",
-        "getWebhookLog", "resendWebhook",
+        "getWebhookLog", "resendWebhook", "createSigningKey", "getSigningKeys",
+        "getSigningKey", "updateSigningKey", "deleteSigningKey",
     }  # fmt: skip
     assert expected <= names, expected - names

@@ -103,7 +103,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
         ("faults:\n  - import: {}\n", "2: faults[0].import needs an error message"),
         (
             "faults:\n  - match: {asset_name: x*}\n    respond: {status: 500}\n",
-            "2: faults[0].match.asset_name only applies to processing and import faults",
+            "2: faults[0].match.asset_name only applies to processing, import and export faults",
         ),
         (
             "faults:\n  - match: {method: GET}\n    import: {error: x}\n",

@@ -152,4 +152,4 @@ def test_list_query_defaults() -> None:
     q = parse_list_query(
         {"limit": "0", "cursor": "skip40", "count": ""}, {"updatedAt": "u", "createdAt": "c"}, ()
     )
-    assert (q.limit, q.offset, q.count) == (20, 40, True)
+    assert (q.limit, q.offset, q.count) == (20, 40, False)  # `if (count)`: "" is falsy

@@ -1,5 +1,5 @@
 """/api/asset: requestUpload, uploadAsset (from a URL), getAssets, getAsset, updateAsset,
-deleteAsset."""
+deleteAsset, and restore."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from aiohttp import web
 
 from emulator import validation
 from emulator.assets import ASSET_LIST_FIELDS, Assets
-from emulator.routes.common import ASSETS, json_response, origin, paged, read_json, tenant
+from emulator.routes.common import (
+    ASSETS,
+    TOKEN_NAME,
+    json_response,
+    origin,
+    paged,
+    read_json,
+    tenant,
+)
 from emulator.wire import asset_out, parse_list_query
 
 
@@ -23,7 +31,9 @@ def _details(request: web.Request) -> bool:
 async def request_upload(request: web.Request) -> web.Response:
     body = await read_json(request, validation.NEW_ASSET)
     base = origin(request)
-    result, token = await _assets(request).request_upload(tenant(request), body, base)
+    result, token = await _assets(request).request_upload(
+        tenant(request), body, base, token_name=request.get(TOKEN_NAME)
+    )
     return json_response(
         {
             "url": f"{base}/api/asset/upload/direct?token={token}",
@@ -36,13 +46,34 @@ async def request_upload(request: web.Request) -> web.Response:
 
 async def upload_asset(request: web.Request) -> web.Response:
     body = await read_json(request, validation.NEW_ASSET_FROM_URL)
-    created, result = await _assets(request).import_from_url(tenant(request), body)
+    created, result = await _assets(request).import_from_url(
+        tenant(request), body, token_name=request.get(TOKEN_NAME)
+    )
     result["asset"] = asset_out(result["asset"], origin(request), details=False)
     return json_response(result, status=201 if created else 200)
 
 
+# Livepeer's docs name POST /api/asset/request-upload/url, but Studio answers it 404 (its
+# route is /api/asset/upload/url). The emulator serves it, since the docs are what people
+# read, and marks every answer there so nobody ships a call that fails in production.
+DOCS_ALIAS = "/api/asset/request-upload/url"
+EMULATOR_ONLY = "X-Livepeer-Emulator-Only"
+EMULATOR_ONLY_NOTE = (
+    "POST /api/asset/request-upload/url is named by the docs but Studio answers it 404; "
+    "use POST /api/asset/upload/url"
+)
+
+
+async def mark_docs_alias(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer on the alias, errors and 401s included."""
+    if request.path.rstrip("/") == DOCS_ALIAS:
+        response.headers[EMULATOR_ONLY] = EMULATOR_ONLY_NOTE
+
+
 async def get_assets(request: web.Request) -> web.Response:
-    query = parse_list_query(request.query, ASSET_LIST_FIELDS, ("playbackId", "sourceUrl", "phase"))
+    query = parse_list_query(
+        request.rel_url.raw_query_string, ASSET_LIST_FIELDS, ("playbackId", "sourceUrl", "phase")
+    )
     docs, total = await _assets(request).list_assets(tenant(request), query)
     base, details = origin(request), _details(request)
     items = [asset_out(d, base, details=details) for d in docs]
@@ -62,4 +93,10 @@ async def update_asset(request: web.Request) -> web.Response:
 
 async def delete_asset(request: web.Request) -> web.Response:
     await _assets(request).delete_asset(tenant(request), request.match_info["assetId"])
+    return web.Response(status=204)
+
+
+async def restore_asset(request: web.Request) -> web.Response:
+    """Not in Studio's public schema, but any API key may call it (authorizer({}))."""
+    await _assets(request).restore_asset(tenant(request), request.match_info["assetId"])
     return web.Response(status=204)

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from emulator.assets import Assets
-from emulator.errors import BadRequest, Forbidden, PayloadTooLarge
+from emulator.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from emulator.processing import Processing
 from emulator.rulebook import Rulebook
 from emulator.scheduler import Scheduler
@@ -28,6 +28,9 @@ RULES = web.AppKey("rules", Rulebook)
 TENANCY = web.AppKey("tenancy", Tenancy)
 SETTINGS = web.AppKey("settings", Settings)
 TENANT: web.RequestKey[str | None] = web.RequestKey("tenant")  # None: anonymous
+# Set by authentication for a call with a key: the key's name (Studio's req.token.name,
+# which assets record as createdByTokenName).
+TOKEN_NAME: web.RequestKey[str] = web.RequestKey("token_name")
 # Set by authentication: the key is an --admin-key, which may act on every tenant.
 ADMIN: web.RequestKey[bool] = web.RequestKey("admin")
 # Set by fault injection when a scenario rule changed this request, so the request
@@ -160,7 +163,27 @@ async def read_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> bytes:
 
 
 async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
+    """The body as JSON, validated; on Studio's routes only when it is sent as JSON.
+
+    Studio's `bodyParser.json()` (app-router.ts) reads a body only when its Content-Type
+    is `application/json`: anything else (`text/plain` from fetch with a string,
+    `curl -d`'s form type, none at all) leaves the body `{}`, which the schema then judges.
+    The control plane is the emulator's own, and takes JSON whatever the type says.
+    """
+    if request.path.startswith("/api/") and not sent_as_json(request):
+        return validate({}, schema)
     return validate(parse_json(await read_body(request)), schema)
+
+
+def sent_as_json(request: web.Request) -> bool:
+    """type-is's `application/json` (any parameters); refuses a charset body-parser
+    cannot read, with its 415."""
+    if "Content-Type" not in request.headers or request.content_type != "application/json":
+        return False
+    charset = (request.charset or "utf-8").lower()
+    if not charset.startswith("utf-"):
+        raise UnsupportedMediaType(f'unsupported charset "{charset.upper()}"')
+    return True
 
 
 def json_response(

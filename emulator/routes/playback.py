@@ -9,7 +9,8 @@ from aiohttp import web
 
 from emulator.errors import NotFound
 from emulator.models import Doc
-from emulator.routes.common import ASSETS, json_response, origin, public
+from emulator.routes import access_control
+from emulator.routes.common import ASSETS, json_response, optional_tenant, origin, public
 from emulator.wire import (
     HLS_MANIFEST,
     STATIC_MP4,
@@ -47,7 +48,13 @@ FILE_CACHING = "public, max-age=31536000, immutable"
 @public
 async def get_playback_info(request: web.Request) -> web.Response:
     playback_id = request.match_info["id"]
-    doc, _ = await request.app[ASSETS].playable(playback_id, early=True)
+    doc, _ = await request.app[ASSETS].playable(
+        playback_id,
+        early=True,
+        cid_lookup=True,
+        tenant=optional_tenant(request),
+        origin=request.headers.get("Origin"),
+    )
     base = origin(request)
     if doc.get("files"):
         if output_file(doc, HLS_MANIFEST) is None:
@@ -123,6 +130,7 @@ def _source_file_sources(doc: Doc, base: str) -> list[Doc]:
 async def get_output(request: web.Request) -> web.StreamResponse:
     """A playable output: /hls/<playbackId>/index.m3u8, its variants and segments, the
     static MP4s and the thumbnails. Range, HEAD and ETag as a CDN serves them."""
+    grant = await access_control.gate(request, request.match_info["playbackId"])
     path = await request.app[ASSETS].output_file(
         request.match_info["playbackId"], request.match_info["path"]
     )
@@ -130,14 +138,18 @@ async def get_output(request: web.Request) -> web.StreamResponse:
     caching = PLAYLIST_CACHING if suffix in (".m3u8", ".vtt") else FILE_CACHING
     headers = {
         "Content-Type": OUTPUT_TYPES.get(suffix, "application/octet-stream"),
-        "Cache-Control": caching,
+        # A gated file must not sit in a shared cache that others then read from.
+        "Cache-Control": caching.replace("public", "private") if grant.gated else caching,
     }
+    if suffix in (".m3u8", ".vtt") and access_control.carried(request):
+        return await access_control.tokenised_playlist(request, Path(path), headers)
     return web.FileResponse(path, headers=headers)
 
 
 @public
 async def get_media(request: web.Request) -> web.StreamResponse:
     """downloadUrl (and playbackUrl on `--outputs none`): the uploaded file, with Range."""
+    await access_control.gate(request, request.match_info["playbackId"])
     doc, path = await request.app[ASSETS].playable(request.match_info["playbackId"])
     fmt = (doc.get("videoSpec") or {}).get("format")
     content_type = CONTENT_TYPES.get(str(fmt), "application/octet-stream")

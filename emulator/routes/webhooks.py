@@ -43,7 +43,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 async def get_webhooks(request: web.Request) -> web.Response:
-    query = parse_list_query(request.query, WEBHOOK_LIST_FIELDS, ())
+    query = parse_list_query(request.rel_url.raw_query_string, WEBHOOK_LIST_FIELDS, (), "")
     docs, total = await _webhooks(request).list_webhooks(tenant(request), query)
     return paged(request, docs, query.limit, query.offset, total)
 

@@ -26,7 +26,16 @@ TIMELINE_KEYS = (
     "processing_per_media_second",
     "retry_delay",
 )
-RULE_KEYS = ("match", "respond", "delay", "drop_connection", "processing", "import", "webhook")
+RULE_KEYS = (
+    "match",
+    "respond",
+    "delay",
+    "drop_connection",
+    "processing",
+    "import",
+    "webhook",
+    "export",
+)
 MATCH_KEYS = (
     "method",
     "path",
@@ -116,13 +125,16 @@ class Rule:
     processing: ProcessingFault | None = None
     import_error: str | None = None
     webhook: WebhookFault | None = None
+    export: ProcessingFault | None = None  # how an IPFS export task goes wrong
 
     @property
     def kind(self) -> str:
-        """ "http" (the fault middleware), "processing" (the timeline), "import" or
-        "webhook" (deliveries)."""
+        """ "http" (the fault middleware), "processing" (the timeline), "import",
+        "webhook" (deliveries) or "export" (IPFS export tasks)."""
         if self.webhook is not None:
             return "webhook"
+        if self.export is not None:
+            return "export"
         if self.processing is not None:
             return "processing"
         if self.import_error is not None:
@@ -149,6 +161,8 @@ class Rule:
             effects.append("import fault")
         if self.webhook is not None:
             effects.append(f"webhook {self.webhook.action}")
+        if self.export is not None:
+            effects.append("export fault")
         return f"faults[{self.index}] (line {self.line}): {', '.join(effects)}"
 
 

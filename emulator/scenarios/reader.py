@@ -35,7 +35,7 @@ from emulator.timeline import DEFAULT_FAULT_ERROR, DEFAULT_PROFILE, ProcessingFa
 # Where each match key applies, for telling a user which rules may use it.
 _KEY_KINDS = {
     **dict.fromkeys(HTTP_ONLY_KEYS, ("http", "HTTP")),
-    **dict.fromkeys(ASSET_ONLY_KEYS, ("processing import", "processing and import")),
+    **dict.fromkeys(ASSET_ONLY_KEYS, ("processing import export", "processing, import and export")),
     **dict.fromkeys(WEBHOOK_ONLY_KEYS, ("webhook", "webhook")),
 }
 
@@ -122,7 +122,7 @@ class ScenarioReader(NodeReader):
             self.problem(
                 node,
                 f"{where} mixes {' and '.join(effects)}: HTTP effects (respond, delay, "
-                "drop_connection), processing, import and webhook go in separate rules",
+                "drop_connection), processing, import, webhook and export go in separate rules",
             )
             return None
         kind = kinds.pop()
@@ -159,6 +159,9 @@ class ScenarioReader(NodeReader):
         if "webhook" in keys:
             fault = self.webhook(keys["webhook"], f"{where}.webhook")
             rule = dataclasses.replace(rule, webhook=fault)
+        if "export" in keys:
+            export = self.processing(keys["export"], f"{where}.export", export=True)
+            rule = dataclasses.replace(rule, export=export)
         return rule if len(self.problems) == before else None
 
     def match(self, node: Node, where: str, kind: str | None) -> Match | None:
@@ -273,7 +276,9 @@ class ScenarioReader(NodeReader):
             return None
         return WebhookFault(action)
 
-    def processing(self, node: Node, where: str) -> ProcessingFault | None:
+    def processing(self, node: Node, where: str, *, export: bool = False) -> ProcessingFault | None:
+        """A `processing:` fault, or (`export`) an `export:` one, whose `error` alone
+        fails the export task at its start."""
         keys = self.mapping(
             node, where, ("fail_at_progress", "error", "fail_times", "stall_at_progress")
         )
@@ -295,6 +300,12 @@ class ScenarioReader(NodeReader):
                 fail_times=self.whole(keys["fail_times"], f"{where}.fail_times", minimum=1) or 0,
             )
         failing = "fail_at_progress" in keys or "fail_times" in keys
+        if export and not failing and "stall_at_progress" not in keys:
+            if "error" not in keys:
+                self.problem(
+                    node, f"{where} needs error, fail_at_progress, fail_times or stall_at_progress"
+                )
+            return dataclasses.replace(fault, fail_at_progress=0.0)
         if not failing and "stall_at_progress" not in keys:
             self.problem(node, f"{where} needs fail_at_progress, fail_times or stall_at_progress")
         elif failing and "stall_at_progress" in keys:

@@ -1,7 +1,8 @@
 """Persistence: the only package that runs SQL.
 
 Each area keeps its queries in its own module (assets.py: assets, tasks, steps, meta;
-tus.py: tus uploads; webhooks.py: webhooks, deliveries, their log), written as a mixin
+tus.py: tus uploads; webhooks.py: webhooks, deliveries, their log; signing_keys.py:
+access control's signing keys), written as a mixin
 over the store's connections; schema.py owns the file and its migrations. Store combines
 the mixins, so callers keep one object (store.save(...), store.get_tus_upload(...)).
 Every write is a whole unit of work on the one writer connection, one unit at a time,
@@ -23,7 +24,9 @@ from emulator.store.assets import (
     TaskRow,
 )
 from emulator.store.base import Filter, ListQuery
+from emulator.store.exports import ExportTables, PinnedFile, PinnedFound
 from emulator.store.schema import connect
+from emulator.store.signing_keys import SIGNING_KEY_FIELDS, SigningKeyRow, SigningKeyTables
 from emulator.store.tus import TusRow, TusTables
 from emulator.store.webhooks import (
     WEBHOOK_FIELDS,
@@ -35,6 +38,7 @@ from emulator.store.webhooks import (
 
 __all__ = [
     "ASSET_FIELDS",
+    "SIGNING_KEY_FIELDS",
     "TASK_FIELDS",
     "WEBHOOK_FIELDS",
     "AssetRow",
@@ -43,6 +47,9 @@ __all__ = [
     "Filter",
     "ListQuery",
     "LogRow",
+    "PinnedFile",
+    "PinnedFound",
+    "SigningKeyRow",
     "Store",
     "TaskRow",
     "TusRow",
@@ -50,7 +57,7 @@ __all__ = [
 ]
 
 
-class Store(AssetTables, TusTables, WebhookTables):
+class Store(AssetTables, TusTables, WebhookTables, ExportTables, SigningKeyTables):
     @classmethod
     async def open(cls, path: Path, reserve: DiskReserve | None = None) -> Store:
         """Raises ConfigError if the file there is not a database this can use. With a

@@ -19,29 +19,38 @@ from emulator.store.base import ListQuery, Tables, from_row, rows_of, tenant_sco
 # A plan that holds one of these runs to its end; one that lacks them was cut short.
 TERMINAL_STEPS = (StepKind.READY, StepKind.FAIL)
 
-# List fields a caller may filter or sort on, and the SQL expression behind each.
+# List fields a caller may filter or sort on, and the SQL expression behind each: the
+# fieldsMap of Studio's asset.ts and task.ts (less `user.email`, which its non-admin
+# lists cannot query: wire.py answers as Studio does).
 ASSET_FIELDS: dict[str, str] = {
     "id": "id",
     "name": "name",
-    "playbackId": "playback_id",
-    "phase": "phase",
-    "sourceUrl": "source_url",
-    "sourceType": "source_type",
+    "objectStoreId": "json_extract(doc, '$.objectStoreId')",
     "createdAt": "created_at",
     "updatedAt": "updated_at",
+    "userId": "json_extract(doc, '$.userId')",
     "creatorId": "json_extract(doc, '$.creatorId.value')",
-    "userId": "json_extract(doc, '$.userId')",
+    "playbackId": "playback_id",
+    "playbackRecordingId": "json_extract(doc, '$.playbackRecordingId')",
     "projectId": "json_extract(doc, '$.projectId')",
-}
-TASK_FIELDS: dict[str, str] = {
-    "id": "id",
-    "type": "type",
     "phase": "phase",
+    "cid": "json_extract(doc, '$.storage.ipfs.cid')",
+    "nftMetadataCid": "json_extract(doc, '$.storage.ipfs.nftMetadata.cid')",
+    "sourceUrl": "source_url",
+    "sourceSessionId": "json_extract(doc, '$.source.sessionId')",
+    "sourceAssetId": "json_extract(doc, '$.source.assetId')",
+    "sourceType": "source_type",
+    "sourcePlaybackId": "json_extract(doc, '$.source.playbackId')",
+}
+TASK_FIELDS: dict[str, str] = {  # no phase: Studio's task lists neither filter nor sort on it
+    "id": "id",
+    "name": "json_extract(doc, '$.name')",
     "createdAt": "created_at",
     "updatedAt": "updated_at",
-    "outputAssetId": "json_extract(doc, '$.outputAssetId')",
-    "inputAssetId": "json_extract(doc, '$.inputAssetId')",
     "userId": "json_extract(doc, '$.userId')",
+    "type": "type",
+    "inputAssetId": "json_extract(doc, '$.inputAssetId')",
+    "outputAssetId": "json_extract(doc, '$.outputAssetId')",
     "projectId": "json_extract(doc, '$.projectId')",
 }
 
@@ -99,7 +108,7 @@ class AssetTables(Tables):
 
         async def work(db: aiosqlite.Connection) -> list[str]:
             rows = await rows_of(db, f"SELECT media_path FROM assets {where}", args)
-            for table in ("assets", "tasks", "steps"):
+            for table in ("assets", "tasks", "steps", "export_steps", "ipfs_files"):
                 await db.execute(f"DELETE FROM {table} {where}", args)
             return [str(r[0]) for r in rows if r[0]]
 
@@ -206,12 +215,13 @@ def _asset_values(a: AssetRow) -> tuple[Any, ...]:
         a.tenant,
         d["playbackId"],
         d["status"]["phase"],
-        _text(d["name"]),
+        _text(d.get("name", "")),  # none for a top-level array body, as in Studio
         source.get("type"),
         _text(source.get("url")),
         d["createdAt"],
         d["status"]["updatedAt"],
-        1 if d.get("deleted") else 0,
+        # Studio's `data->>'deleted' IS NULL`: a restored asset's `deleted: false` counts.
+        0 if d.get("deleted") is None else 1,
         a.media_path,
         json.dumps(d),
     )

@@ -43,14 +43,15 @@ _OPERATORS = {
 @dataclass(frozen=True)
 class Filter:
     field: str  # a key of ASSET_FIELDS / TASK_FIELDS / WEBHOOK_FIELDS
-    op: str  # a key of _OPERATORS
+    op: str  # a key of _OPERATORS, or "all"/"none": a comparison every row passes/fails
     value: Any
 
 
 @dataclass(frozen=True)
 class ListQuery:
     limit: int = 20
-    offset: int = 0
+    offset: int = 0  # a skip<N> cursor
+    after: str | None = None  # any other cursor: ids after it (Studio's table.ts find)
     filters: Sequence[Filter] = ()
     order: Sequence[tuple[str, bool]] = (("updatedAt", True), ("createdAt", True))
     count: bool = False
@@ -159,18 +160,26 @@ class Tables:
         where = [f"{base}tenant = ?"]
         args: list[Any] = [tenant]
         for f in query.filters:
+            if f.op in ("all", "none"):
+                where.append("1" if f.op == "all" else "0")
+                continue
             where.append(f"{fields[f.field]} {_OPERATORS[f.op]}")
             args.append(f.value)
+        if query.after is not None:
+            where.append(f"{fields['id']} > ?")
+            args.append(query.after)
         clause = " AND ".join(where)
-        # rowid last: ties (same-millisecond writes) still page deterministically, newest first.
+        # NULLS LAST as Studio's parseOrder writes it (its timestamps are never null).
+        # rowid last: ties (same-millisecond writes) still page deterministically.
         order = ", ".join(
-            [f"{fields[name]} {'DESC' if desc else 'ASC'}" for name, desc in query.order]
+            [f"{fields[name]} {'DESC' if desc else 'ASC'} NULLS LAST" for name, desc in query.order]
             + ["rowid DESC"]
         )
         sql = f"SELECT doc FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"
         docs = [json.loads(r[0]) for r in await self._rows(sql, (*args, query.limit, query.offset))]
         total = None
-        if query.count:
+        # Studio counts with `count(*) OVER()` on the rows it returns: none, no count.
+        if query.count and docs:
             row = await self._row(f"SELECT COUNT(*) FROM {table} WHERE {clause}", args)
             total = int(row[0]) if row else 0
         return docs, total

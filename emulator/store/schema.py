@@ -124,6 +124,41 @@ _MIGRATIONS: tuple[str, ...] = (
         subject TEXT NOT NULL
     );
     """,
+    # IPFS exports (emulator/exports.py): export tasks' planned steps, kept apart from
+    # processing's, and the files each export pinned, which the local gateway serves.
+    """
+    CREATE TABLE export_steps (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        asset_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX export_steps_by_due ON export_steps (due_ms, seq);
+    CREATE TABLE ipfs_files (
+        cid TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        content BLOB,
+        PRIMARY KEY (cid, asset_id)
+    );
+    """,
+    # Access control's signing keys (emulator/signing_keys.py): the public keys that
+    # playback JWTs name, looked up by that key on every gated media request.
+    """
+    CREATE TABLE signing_keys (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX signing_keys_by_tenant ON signing_keys (tenant, deleted, created_at DESC);
+    CREATE INDEX signing_keys_by_public_key ON signing_keys (public_key);
+    """,
 )
 
 

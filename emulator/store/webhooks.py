@@ -13,13 +13,17 @@ import aiosqlite
 from emulator.models import Doc, Event
 from emulator.store.base import ListQuery, Tables, from_row, tenant_scope
 
-# Webhooks have no updatedAt: lists fall back to creation time, as they order by it.
+# Studio's webhook.ts fieldsMap (less `user.email`: see ASSET_FIELDS). No updatedAt.
 WEBHOOK_FIELDS: dict[str, str] = {
     "id": "id",
     "name": "json_extract(doc, '$.name')",
     "url": "json_extract(doc, '$.url')",
+    "blocking": "json_extract(doc, '$.blocking')",
+    "deleted": "json_extract(doc, '$.deleted')",
     "createdAt": "created_at",
-    "updatedAt": "created_at",
+    "userId": "json_extract(doc, '$.userId')",
+    "projectId": "json_extract(doc, '$.projectId')",
+    "sharedSecret": "json_extract(doc, '$.sharedSecret')",
 }
 
 

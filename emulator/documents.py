@@ -160,7 +160,13 @@ def apply_step(step: Step, asset: Doc, task: Doc) -> bool:
         asset["status"] = {"phase": AssetPhase.READY.value, "updatedAt": at}
         # Studio's processTaskEvent writes a whole new status: no progress, no retries.
         task["status"] = {"phase": TaskPhase.COMPLETED.value, "updatedAt": at}
-        task["output"] = {"upload": {"assetSpec": _asset_spec(asset)}}
+        asset_spec = _asset_spec(asset)
+        exported = (step.data.get("ipfs") or {}).get("storage")
+        if exported:  # created with storage.ipfs: the upload task pinned it (exports.py)
+            asset_spec["storage"] = exported
+            status = {"phase": "ready", "tasks": {"last": task["id"]}}
+            asset["storage"] = {**exported, "status": status}
+        task["output"] = {"upload": {"assetSpec": asset_spec}}
     else:
         error = str(step.data.get("error") or "processing failed")
         asset["status"] = {"phase": AssetPhase.FAILED.value, "updatedAt": at, "errorMessage": error}
@@ -211,7 +217,8 @@ def is_private(policy: Any) -> bool:
 
 
 def _storage(given: Doc, current: Doc | None) -> Doc:
-    """Record the IPFS spec asked for. The export itself is not emulated (see README)."""
+    """Record the IPFS spec asked for (Studio's storageInputToState). The export is
+    exports.py's: an export task after a PATCH, the upload task's own pin on create."""
     ipfs = given.get("ipfs")
     had_spec = bool(current and (current.get("ipfs") or {}).get("spec") is not None)
     if ipfs is False or (ipfs is None and "ipfs" in given):

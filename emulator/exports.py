@@ -19,6 +19,10 @@ controllers/task.ts `POST /:id/status`; task-runner task/export.go):
   CID is computed as IPFS would (emulator/cid.py). The NFT metadata JSON (task-runner's
   `file` or `player` template, deep-merged with `spec.nftMetadata`) is "pinned" too.
   Both are served by the local gateway at `/ipfs/<cid>` (routes/ipfs.py).
+- `storage` given on create is only a spec; the upload task pins the file itself (no
+  export task): processing makes the files here (`export_files`) in the asset's background
+  job, and `ready` writes them as processTaskEvent ("upload") does:
+  `{...assetSpec.storage, status: {phase: "ready", tasks: {last: <upload task>}}}`.
 
 Export steps are this module's own timed work (registered with the scheduler in app.py),
 kept in their own table: an export runs on an asset that is already ready, and processing
@@ -62,6 +66,45 @@ class ExportStart:
     task: TaskRow
     events: list[Event]  # task.spawned, task.updated: before the asset's asset.updated
     steps: list[Step] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportedFiles:
+    """An asset's source file and its NFT metadata as pinning them gives them: the
+    export task's output, and the upload task's when the asset was created with a spec."""
+
+    video_cid: str
+    metadata: bytes  # the NFT metadata JSON, pinned with its bytes
+
+    @property
+    def metadata_cid(self) -> str:
+        return cid.bytes_cid(self.metadata)
+
+    def pinned(self, tenant: str, asset_id: str) -> list[PinnedFile]:
+        """What the local gateway serves: the media file by reference, the JSON whole."""
+        return [
+            PinnedFile(self.video_cid, tenant, asset_id),
+            PinnedFile(self.metadata_cid, tenant, asset_id, self.metadata),
+        ]
+
+    def ipfs(self, spec: Any) -> Doc:
+        """`storage.ipfs` as the task-runner reports it (Studio adds the URLs on the way out)."""
+        return {"spec": spec, "cid": self.video_cid, "nftMetadata": {"cid": self.metadata_cid}}
+
+    def step_data(self, spec: Any) -> Doc:
+        """Kept in a planned step (JSON): the upload's `assetSpec.storage`, and the
+        metadata to pin when the step is applied."""
+        return {
+            "storage": {"ipfs": self.ipfs(spec)},
+            "nftMetadata": self.metadata.decode("utf-8"),
+        }
+
+    @classmethod
+    def from_step_data(cls, data: Any) -> ExportedFiles | None:
+        if not isinstance(data, dict):
+            return None
+        video_cid = data["storage"]["ipfs"]["cid"]
+        return cls(video_cid, str(data["nftMetadata"]).encode("utf-8"))
 
 
 class Exports:
@@ -230,25 +273,17 @@ class Exports:
             }
             named.append(("task.updated", doc))
         elif step.kind is StepKind.READY:
-            video_cid, metadata = await self._export_files(row, doc)
-            metadata_cid = cid.bytes_cid(metadata)
-            pinned = [
-                PinnedFile(video_cid, row.tenant, asset["id"]),
-                PinnedFile(metadata_cid, row.tenant, asset["id"], metadata),
-            ]
+            spec = ((doc.get("params") or {}).get("export") or {}).get("ipfs") or {}
+            files = await self.export_files(row, spec)
+            pinned = files.pinned(row.tenant, asset["id"])
             if current:  # the asset first, then the task (task/scheduler.ts)
-                storage["ipfs"] = {
-                    "spec": (storage.get("ipfs") or {}).get("spec"),
-                    "cid": video_cid,
-                    "nftMetadata": {"cid": metadata_cid},
-                    "updatedAt": at,
-                }
+                asset_spec = (storage.get("ipfs") or {}).get("spec")
+                storage["ipfs"] = {**files.ipfs(asset_spec), "updatedAt": at}
                 storage["status"] = {"phase": "ready", "tasks": {"last": doc["id"]}}
                 named.append(("asset.updated", _touched(asset, storage, at)))
             doc["status"] = {"phase": TaskPhase.COMPLETED.value, "updatedAt": at}
-            doc["output"] = {
-                "export": {"ipfs": {"videoFileCid": video_cid, "nftMetadataCid": metadata_cid}}
-            }
+            exported = {"videoFileCid": files.video_cid, "nftMetadataCid": files.metadata_cid}
+            doc["output"] = {"export": {"ipfs": exported}}
             named += [("task.updated", doc), ("task.completed", doc)]
         else:  # FAIL: the task first, then the asset (task/scheduler.ts failTask)
             error = str(step.data.get("error") or "export failed")
@@ -288,12 +323,13 @@ class Exports:
         spec = params.get("ipfs") if isinstance(params, dict) else None
         return spec if isinstance(spec, dict) else None
 
-    async def _export_files(self, row: AssetRow, task: Doc) -> tuple[str, bytes]:
-        """The CID of the asset's source file and the NFT metadata JSON that names it."""
+    async def export_files(self, row: AssetRow, spec: Doc) -> ExportedFiles:
+        """The CID of the asset's source file and the NFT metadata JSON that names it,
+        made with `spec` (task-runner's export; its upload does the same when the asset
+        was created with `storage.ipfs`). Reads the whole file, off the event loop."""
         path = self._blobs.resolve(row.media_path or "")
         video_cid = await self._file_cid(path)
-        spec = ((task.get("params") or {}).get("export") or {}).get("ipfs") or {}
-        return video_cid, nft_metadata(row.doc, video_cid, spec)
+        return ExportedFiles(video_cid, nft_metadata(row.doc, video_cid, spec))
 
     async def _file_cid(self, path: Path) -> str:
         # Hashing a large file takes a while: off the event loop, and once per version.

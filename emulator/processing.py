@@ -26,6 +26,7 @@ from emulator.blobs import Blobs
 from emulator.clock import real_delay
 from emulator.errors import InsufficientStorage
 from emulator.events import EventSink, make_events, save_with_events, step_events
+from emulator.exports import ExportedFiles, Exports
 from emulator.keyed import KeyedJobs
 from emulator.media import EncodeFailed
 from emulator.models import (
@@ -65,6 +66,7 @@ class Processing:
         rules: Rulebook,
         events: EventSink,
         import_limits: ImportLimits,
+        exports: Exports,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -74,6 +76,7 @@ class Processing:
         self._rules = rules
         self._events = events
         self._import_limits = import_limits
+        self._exports = exports
         # Background work per asset that moving time must wait for: a URL download, or
         # hashing and probing media that arrived; by asset id.
         self._jobs = KeyedJobs()
@@ -191,14 +194,32 @@ class Processing:
     async def _analyse(self, asset_id: str, path: Path, arrived_at: int) -> None:
         """Hash and probe arrived media, then plan its processing from when it arrived."""
         digests: Digests | None = None
+        ipfs: Doc | None = None
         try:
             digests = await blobs.digest(path)
             probe = await self._outputs.probe(path, digests.sha256)
+            if probe.ok:
+                ipfs = await self._pin_on_upload(asset_id)
         except OSError as exc:  # the disk failed under us, or the file went away
             probe = ProbeResult(error=f"Failed to read the uploaded file: {exc.strerror or exc}")
-        plan = await self._plan_processing(asset_id, arrived_at, probe=probe, digests=digests)
+        plan = await self._plan_processing(
+            asset_id, arrived_at, probe=probe, digests=digests, ipfs=ipfs
+        )
         if plan is not None and digests is not None:
             await self._make_outputs(asset_id, path, digests.sha256, plan)
+
+    async def _pin_on_upload(self, asset_id: str) -> Doc | None:
+        """An asset created with `storage.ipfs` is pinned by its upload task (task-runner),
+        not by an export: its CIDs are made here, in the background job, so that `ready`
+        only writes them (the READY step's data)."""
+        row = await self._store.get_asset(asset_id)
+        if row is None or row.doc.get("deleted"):
+            return None
+        spec = ((row.doc.get("storage") or {}).get("ipfs") or {}).get("spec")
+        if not isinstance(spec, dict):
+            return None
+        files = await self._exports.export_files(row, spec)
+        return files.step_data(spec)
 
     async def _make_outputs(
         self, asset_id: str, source: Path, sha256: str, plan: OutputPlan
@@ -229,6 +250,7 @@ class Processing:
         probe: ProbeResult | None = None,
         digests: Digests | None = None,
         error: str | None = None,
+        ipfs: Doc | None = None,
     ) -> OutputPlan | None:
         """Store the asset's plan, timed from `since` (None: now), replacing any plan a
         stop cut short (Store.arrivals_in_flight finds those). Returns the outputs to
@@ -254,6 +276,7 @@ class Processing:
             digests=digests,
             error=error,
             source_ready=outputs is not None,
+            ipfs=ipfs,
         )
         if outputs is not None and any(s.kind is StepKind.READY for s in steps):
             self._making[asset_id] = 0.0  # before the steps exist: none may run early
@@ -281,6 +304,7 @@ class Processing:
         digests: Digests | None = None,
         error: str | None = None,
         source_ready: bool = False,
+        ipfs: Doc | None = None,
     ) -> list[Step]:
         if probe is not None and not probe.ok:
             error = probe.error
@@ -319,6 +343,7 @@ class Processing:
                     "progress": p.progress,
                     "error": p.error,
                     "spec": spec if p.kind is StepKind.READY else None,
+                    **({"ipfs": ipfs} if ipfs and p.kind is StepKind.READY else {}),
                 },
             )
             for p in planned
@@ -390,7 +415,14 @@ class Processing:
         changes.tasks.append(task)
         now = self._scheduler.now_ms(step.tenant)
         changes.events = make_events(step.tenant, now, step_events(step.kind, asset, task_doc))
-        await save_with_events(self._store, self._events, changes)
+        exported = ExportedFiles.from_step_data(step.data.get("ipfs"))
+        if step.kind is StepKind.READY and exported is not None:
+            # The upload pinned the asset (storage.ipfs on create): on the gateway from now.
+            pinned = exported.pinned(row.tenant, asset["id"])
+            await self._store.save_export(changes, pinned=pinned)
+            self._events.notify()
+        else:
+            await save_with_events(self._store, self._events, changes)
 
 
 def _updated_at(row: AssetRow) -> int:

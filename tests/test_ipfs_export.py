@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 from emulator.cid import bytes_cid, file_cid
 from emulator.exports import LIVEPEER_LOGO_URL
 from tests.conftest import SAMPLE_MP4
-from tests.helpers import advance, get_json, upload
+from tests.helpers import advance, get_json, path_of, upload
+from tests.test_url_import import file_server
 from tests.test_webhooks import Receiver, make_webhook
 from tests.test_webhooks import receiver as webhook_receiver
 
@@ -310,3 +311,102 @@ async def test_bad_export_rules_are_refused(
     resp = await client.put("/_emulator/scenario", json={"faults": [rule]}, headers=auth)
     assert resp.status == 400
     assert problem in json.dumps(await resp.json())
+
+
+# -- storage on create: the upload task pins the file itself ---------------------------
+
+
+async def test_request_upload_with_storage_is_pinned_by_the_upload_task(
+    client: TestClient, auth: dict[str, str], hooks: Receiver
+) -> None:
+    """asset.ts validateAssetPayload → storageInputToState keeps only the spec; the upload
+    task pins the file (task-runner), and scheduler.ts processTaskEvent ("upload") writes
+    `{...assetSpec.storage, status: {phase: "ready", tasks: {last: <upload task>}}}`,
+    in the update that makes the asset ready (asset.updated, asset.ready carry it)."""
+    await make_webhook(client, auth, hooks.url)
+    body = {"name": "pinned", "storage": {"ipfs": True}}
+    resp = await client.post("/api/asset/request-upload", json=body, headers=auth)
+    assert resp.status == 200, await resp.text()
+    created = await resp.json()
+    asset_id, task_id = created["asset"]["id"], created["task"]["id"]
+    assert created["asset"]["storage"] == {"ipfs": {"spec": {}}}
+    put = await client.put(path_of(created["url"]), data=SAMPLE_MP4.read_bytes())
+    assert put.status == 200, await put.text()
+    await advance(client, auth, 30)
+
+    done = await get_json(client, f"/api/asset/{asset_id}", auth)
+    assert done["status"]["phase"] == "ready"
+    storage = done["storage"]
+    assert storage["status"] == {"phase": "ready", "tasks": {"last": task_id}}
+    ipfs = storage["ipfs"]
+    assert ipfs["spec"] == {}
+    assert ipfs["cid"] == SAMPLE_CID
+    base = origin_of(client)
+    assert ipfs["url"] == f"ipfs://{SAMPLE_CID}"
+    assert ipfs["gatewayUrl"] == f"{base}/ipfs/{SAMPLE_CID}"
+    metadata_cid = ipfs["nftMetadata"]["cid"]
+    assert ipfs["nftMetadata"]["gatewayUrl"] == f"{base}/ipfs/{metadata_cid}"
+
+    # One update makes the asset ready with its storage: asset.updated, asset.ready, then
+    # the task's events; no export task is spawned.
+    await hooks.wait_for(17)
+    assert hooks.events.count("task.spawned") == 1
+    assert hooks.events[-4:] == ["asset.updated", "asset.ready", "task.updated", "task.completed"]
+    for got in hooks.got[-4:-2]:
+        snapshot = got.body["payload"]["asset"]["snapshot"]
+        assert snapshot["storage"]["ipfs"]["cid"] == SAMPLE_CID
+        assert snapshot["storage"]["ipfs"]["gatewayUrl"] == f"{base}/ipfs/{SAMPLE_CID}"
+        assert snapshot["storage"]["status"] == {"phase": "ready", "tasks": {"last": task_id}}
+    before = hooks.got[-5].body["payload"]["asset"]["snapshot"]  # the last progress report
+    assert before["storage"] == {"ipfs": {"spec": {}}}
+
+    # The upload task reports what it pinned; no export task was made.
+    task = await get_json(client, f"/api/task/{task_id}", auth)
+    assert task["output"]["upload"]["assetSpec"]["storage"] == {
+        "ipfs": {"spec": {}, "cid": SAMPLE_CID, "nftMetadata": {"cid": metadata_cid}}
+    }
+    tasks = await get_json(client, "/api/task", auth)
+    assert [t["type"] for t in tasks] == ["upload"]
+
+    # The gateway serves both files; playback info resolves the CID.
+    got = await client.get(f"/ipfs/{SAMPLE_CID}")
+    assert got.status == 200
+    assert await got.read() == SAMPLE_MP4.read_bytes()
+    raw = await (await client.get(f"/ipfs/{metadata_cid}")).read()
+    assert bytes_cid(raw) == metadata_cid
+    assert json.loads(raw)["animation_url"] == f"ipfs://{SAMPLE_CID}"
+    by_id = await get_json(client, f"/api/playback/{done['playbackId']}", auth)
+    assert await get_json(client, f"/api/playback/{SAMPLE_CID}", auth) == by_id
+
+    # The same spec again starts no export.
+    again = await patch(client, auth, asset_id, {"storage": {"ipfs": {"spec": {}}}})
+    assert again["storage"]["status"] == {"phase": "ready", "tasks": {"last": task_id}}
+
+
+async def test_upload_url_with_a_storage_spec_is_pinned_by_the_upload_task(
+    client: TestClient, auth: dict[str, str], aiohttp_server: Any
+) -> None:
+    """Studio's upload/url: the same as request-upload (storageInputToState, then the
+    upload task's assetSpec.storage); the NFT metadata follows the spec's template."""
+    server = await file_server(aiohttp_server)
+    spec = {"nftMetadataTemplate": "player", "nftMetadata": {"extra": 1}}
+    body = {
+        "name": "imported",
+        "url": str(server.make_url("/clip.mp4")),
+        "storage": {"ipfs": {"spec": spec}},
+    }
+    resp = await client.post("/api/asset/upload/url", json=body, headers=auth)
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    asset_id, task_id = created["asset"]["id"], created["task"]["id"]
+    await advance(client, auth, 30)
+    done = await get_json(client, f"/api/asset/{asset_id}", auth)
+    assert done["status"]["phase"] == "ready"
+    assert done["storage"]["status"] == {"phase": "ready", "tasks": {"last": task_id}}
+    assert done["storage"]["ipfs"]["spec"] == spec
+    assert done["storage"]["ipfs"]["cid"] == SAMPLE_CID
+    raw = await (await client.get(f"/ipfs/{done['storage']['ipfs']['nftMetadata']['cid']}")).read()
+    metadata = json.loads(raw)
+    assert metadata["extra"] == 1
+    assert metadata["properties"]["com.livepeer.playbackId"] == done["playbackId"]
+    assert (await client.get(f"/ipfs/{SAMPLE_CID}")).status == 200

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from emulator import faults, middleware
 from emulator.access import PlaybackAccess
+from emulator.api_keys import ApiKeys
 from emulator.assets import Assets
 from emulator.blobs import Blobs
 from emulator.clock import Clock, make_clock
@@ -28,6 +29,7 @@ from emulator.processing import ImportLimits, Processing
 from emulator.reserve import DiskReserve
 from emulator.routes import (
     access_control,
+    api_keys,
     assets,
     control,
     ipfs,
@@ -109,6 +111,15 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/access-control/signing-key/{keyId}", access_control.get_signing_key),
     ("PATCH", "/api/access-control/signing-key/{keyId}", access_control.update_signing_key),
     ("DELETE", "/api/access-control/signing-key/{keyId}", access_control.delete_signing_key),
+    # Studio's api-token routes refuse API keys; the emulator makes keys here instead:
+    ("GET", "/api/api-token", api_keys.api_token),
+    ("POST", "/api/api-token", api_keys.api_token),
+    ("GET", "/api/api-token/{id}", api_keys.api_token),
+    ("DELETE", "/api/api-token/{id}", api_keys.api_token),
+    ("POST", "/_emulator/api-keys", api_keys.create_api_key),
+    ("GET", "/_emulator/api-keys", api_keys.get_api_keys),
+    ("GET", "/_emulator/api-keys/{id}", api_keys.get_api_key),
+    ("DELETE", "/_emulator/api-keys/{id}", api_keys.delete_api_key),
     ("GET", "/_emulator/requests", get_requests),
     ("GET", "/_emulator/requests/{id}", get_request),
     ("DELETE", "/_emulator/requests", clear_requests),
@@ -179,6 +190,7 @@ def create_app(
     if scenario is None:
         scenario = load_scenario(settings.scenario) if settings.scenario else DEFAULT_SCENARIO
     the_clock = clock or make_clock(settings.clock)
+    keys = ApiKeys.from_settings(settings)
     journal = Journal(settings.journal_size, the_clock.now_ms)
     # A JSON body is capped at 100 kB by read_body; media streams are not capped here.
     app = web.Application(
@@ -188,11 +200,12 @@ def create_app(
             # Outside errors: it records the status the client actually got.
             middleware.journal(journal),
             middleware.errors,
-            middleware.authentication(settings.api_keys, settings.admin_keys, settings.key_names),
+            middleware.authentication(keys, locked=settings.control_locked),
             faults.inject,  # inside authentication: a rule may match the tenant
         ],
     )
     app[SETTINGS] = settings
+    app[api_keys.API_KEYS] = keys
     app[JOURNAL] = journal
     app[uploads.OPEN_BODIES] = uploads.OpenBodies()
     app.on_shutdown.append(uploads.cut_open_bodies)
@@ -220,6 +233,9 @@ def create_app(
         rules = Rulebook(scenario)  # the scenario in force per tenant, and its faults
         scheduler = Scheduler(the_clock, store)
         deliveries = Deliveries(store, scheduler, faults=rules.webhook_faults)
+        exports = Exports(
+            store=store, blobs=blobs, scheduler=scheduler, rules=rules, events=deliveries
+        )
         processing = Processing(
             store=store,
             blobs=blobs,
@@ -229,15 +245,13 @@ def create_app(
             rules=rules,
             events=deliveries,
             import_limits=ImportLimits(settings.import_max_bytes, settings.import_timeout),
+            exports=exports,
         )
         upload_paths = Uploads(
             store=store, blobs=blobs, scheduler=scheduler, tokens=tokens, processing=processing
         )
         tus_uploads = TusUploads(
             uploads=upload_paths, store=store, blobs=blobs, scheduler=scheduler
-        )
-        exports = Exports(
-            store=store, blobs=blobs, scheduler=scheduler, rules=rules, events=deliveries
         )
         # The one registry of timed work, in the order each pass runs it.
         scheduler.register(processing)
@@ -274,7 +288,9 @@ def create_app(
             deliveries=deliveries,
             signing_keys=signing_keys,
             access=access,
+            api_keys=keys,
         )
+        await keys.start(store, scheduler)
         await access.start()
         await deliveries.start()
         await tus_uploads.start()

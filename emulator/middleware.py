@@ -10,12 +10,13 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from emulator.api_keys import RESTRICTED_MESSAGE, ApiKeys, KeyGrant, cors_rules_allow
 from emulator.errors import (
     STORAGE_FULL_MESSAGE,
     ApiError,
@@ -28,6 +29,7 @@ from emulator.models import tenant_user_id
 from emulator.reserve import is_disk_full
 from emulator.routes.common import (
     ADMIN,
+    CORS_ALLOWED,
     INJECTED_FAULT,
     REQUEST_BODY,
     TENANT,
@@ -37,7 +39,6 @@ from emulator.routes.common import (
     is_public,
     json_response,
 )
-from emulator.settings import DEFAULT_KEY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -140,53 +141,66 @@ def _journal_call(
     )
 
 
-def authentication(
-    api_keys: tuple[str, ...],
-    admin_keys: tuple[str, ...] = (),
-    key_names: Mapping[str, str] | None = None,
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Bearer (or Basic userId:key) → tenant. With keys configured, only those are valid.
+def authentication(keys: ApiKeys, *, locked: bool) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Bearer (or Basic userId:key) → tenant, by the keys the server accepts (`keys`).
 
     The checks and their order are Studio's (middleware/auth.ts `authenticator`, then
     `authorizer` on the routes that need a user). An admin key is a valid API key too
     (its own tenant), and is marked ADMIN so the control plane lets it act on every
-    tenant. Once any key is configured, the control plane (all of /_emulator/* but
-    health) needs one: it reads other calls' tokens and can wipe data, so it must not
-    stay open on a server that guards its API.
+    tenant. Once any key is configured (`locked`), the control plane (all of /_emulator/*
+    but health) needs one: it reads other calls' tokens and can wipe data, so it must
+    not stay open on a server that guards its API.
     """
-    admins = frozenset(admin_keys)
-    allowed = frozenset(api_keys) | admins if api_keys else frozenset()
-    locked = bool(api_keys or admin_keys)
-    names = dict(key_names or {})
+    registry = keys
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         key, basic_user = _credentials(request.headers.get("Authorization"))
+        grant = registry.grant(key) if key is not None else None
         if key is not None and (
-            (allowed and key not in allowed)
+            grant is None
             # Basic's user must be the key's owner: the userId its objects carry.
-            or (basic_user is not None and basic_user != tenant_user_id(key))
+            or (basic_user is not None and basic_user != tenant_user_id(grant.tenant))
         ):
             raise Unauthorized(f"no token {key} found")
         if key is not None and _asks_for_project(request):
             # Before any route's own checks: a key belongs to one project already.
             raise BadRequest("projectId as query param not supported")
-        request[TENANT] = key
-        request[ADMIN] = key is not None and key in admins
-        if key is not None:
-            request[TOKEN_NAME] = names.get(key, DEFAULT_KEY_NAME)
+        request[TENANT] = grant.tenant if grant else None
+        request[ADMIN] = grant is not None and grant.admin
+        if grant is not None:
+            request[TOKEN_NAME] = grant.name
+        origin = request.headers.get("Origin")
+        if grant is not None and origin and request.path.startswith("/api/"):
+            # Studio's cors middleware: the key's origins get CORS headers on every
+            # answer, refusals included, so a page can read why it was refused.
+            request[CORS_ALLOWED] = grant.allows_origin(origin)
         if key is None and not is_public(request):
             raise Unauthorized("request is not authenticated")
         if key is None and locked and _is_guarded_control(request.path):
             raise Unauthorized("request is not authenticated")
-        origin = request.headers.get("Origin")
-        if key is not None and origin and _needs_user(request):
-            # Studio's authorizer: a browser's call with a key is refused unless the key
-            # allows its origin, and no key here allows any (CORS keys are not emulated).
-            raise Forbidden(f"credential disallows CORS access from origin {origin}")
+        if grant is not None and _needs_user(request):
+            _authorize(request, grant, origin)
+        if grant is not None and grant.restricted and _is_guarded_control(request.path):
+            # A restricted CORS key is meant to be seen in a web page: it must not
+            # reset, read or steer its tenant's data through the control plane.
+            raise Forbidden(
+                f"{RESTRICTED_MESSAGE}: the control API needs a key without CORS restrictions"
+            )
         return await handler(request)
 
     return authenticate
+
+
+def _authorize(request: web.Request, grant: KeyGrant, origin: str | None) -> None:
+    """Studio's authorizer for a key, in its order: routes closed to API keys, then the
+    Origin, then a restricted CORS key's routes (which apply with or without Origin)."""
+    if getattr(request.match_info.route.handler, "no_api_keys", False):
+        raise Forbidden("access forbidden for API keys")
+    if origin and not grant.allows_origin(origin):
+        raise Forbidden(f"credential disallows CORS access from origin {origin}")
+    if grant.restricted and not cors_rules_allow(request.method, request.path[len("/api") :]):
+        raise Forbidden(RESTRICTED_MESSAGE)
 
 
 def _needs_user(request: web.Request) -> bool:
@@ -270,7 +284,9 @@ EXPOSED = (
 
 @web.middleware
 async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Any origin on upload and playback paths, and for every key-less preflight."""
+    """Any origin on upload and playback paths, and for every key-less preflight (a
+    browser sends no key on one: the real call is checked); on other API paths, the
+    origins the caller's key allows (authentication sets CORS_ALLOWED)."""
     origin = request.headers.get("Origin")
     open_path = request.path.startswith(CORS_OPEN_PREFIXES)
     if (
@@ -281,7 +297,7 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response: web.StreamResponse = web.Response(status=204)
     else:
         response = await handler(request)
-    if origin and (open_path or request.method == "OPTIONS"):
+    if origin and (open_path or request.method == "OPTIONS" or request.get(CORS_ALLOWED)):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = EXPOSED

@@ -26,16 +26,38 @@ def default_data_dir() -> Path:
 # Studio has none to copy: its dashboard requires a name, its API stores the key without
 # one (and then leaves createdByTokenName out). A fixed word is easy to assert on.
 DEFAULT_KEY_NAME = "default"
-# The fields of a key's long form; the one place to add more (e.g. CORS origins).
-KEY_FIELDS = ("name", "key")
+# The fields of a key's long form; the one place to add more. `origins` and
+# `full_access` make a CORS-enabled key (Studio's api-token `access.cors`).
+KEY_FIELDS = ("name", "key", "origins", "full_access")
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One configured key: the bearer token, and its name (Studio's createdByTokenName)."""
+    """One configured key: the bearer token, its name (Studio's createdByTokenName) and,
+    for a CORS-enabled key, the origins it allows and whether it has full access."""
 
     key: str
     name: str = DEFAULT_KEY_NAME
+    origins: tuple[str, ...] = ()
+    full_access: bool = False
+
+
+def check_origin(origin: str) -> str:
+    """One allowed origin as a browser sends it (`scheme://host[:port]`), or `*`.
+
+    Studio compares the `Origin` header with each allowed origin as text, so a path, a
+    trailing `/` or a missing scheme would never match: refused here, with the reason."""
+    if origin == "*":
+        return origin
+    scheme, sep, rest = origin.partition("://")
+    if not sep or not scheme or not rest or scheme.lower() not in ("http", "https"):
+        raise ValueError(f"origin {origin!r} is not http(s)://HOST[:PORT] (or * for any origin)")
+    if any(c in rest for c in "/?#") or any(c.isspace() for c in origin):
+        raise ValueError(
+            f"origin {origin!r} has a path or spaces: a browser's Origin header is "
+            "only scheme://host[:port], with no trailing /"
+        )
+    return origin
 
 
 def split_key_specs(value: str) -> tuple[str, ...]:
@@ -93,21 +115,45 @@ def parse_key_spec(spec: str) -> ApiKey:
         raise ValueError(f"{spec!r}: no key= given")
     if "name" in fields and not fields["name"]:
         raise ValueError(f"{spec!r}: name= is empty")
-    return ApiKey(fields["key"], fields.get("name") or DEFAULT_KEY_NAME)
+    origins = tuple(o.strip() for o in fields.get("origins", "").split("|") if o.strip())
+    if "origins" in fields and not origins:
+        raise ValueError(f"{spec!r}: origins= is empty (list origins separated by '|')")
+    try:
+        origins = tuple(check_origin(origin) for origin in origins)
+    except ValueError as exc:
+        raise ValueError(f"{spec!r}: {exc}") from None
+    full_access = fields.get("full_access", "false").lower()
+    if full_access not in ("true", "false"):
+        raise ValueError(f"{spec!r}: full_access= must be true or false, not {full_access!r}")
+    if "full_access" in fields and not origins:
+        raise ValueError(f"{spec!r}: full_access= is for CORS keys: give origins= too")
+    return ApiKey(
+        fields["key"],
+        fields.get("name") or DEFAULT_KEY_NAME,
+        origins,
+        full_access == "true",
+    )
 
 
 def key_names(specs: tuple[str, ...]) -> dict[str, str]:
     """key → name for these specs; a key named twice, differently, is an error."""
-    names: dict[str, str] = {}
+    return {key: parsed.name for key, parsed in parsed_keys(specs).items()}
+
+
+def parsed_keys(specs: tuple[str, ...]) -> dict[str, ApiKey]:
+    """key → its settings; a key given twice, differently, is an error."""
+    keys: dict[str, ApiKey] = {}
     for spec in specs:
         parsed = parse_key_spec(spec)
-        if names.get(parsed.key, parsed.name) != parsed.name:
+        known = keys.get(parsed.key, parsed)
+        if known.name != parsed.name:
             raise ValueError(
-                f"key {parsed.key!r} is given twice, named {names[parsed.key]!r} and "
-                f"{parsed.name!r}"
+                f"key {parsed.key!r} is given twice, named {known.name!r} and {parsed.name!r}"
             )
-        names[parsed.key] = parsed.name
-    return names
+        if known != parsed:
+            raise ValueError(f"key {parsed.key!r} is given twice, with different origins=")
+        keys[parsed.key] = parsed
+    return keys
 
 
 @dataclass(frozen=True)
@@ -152,7 +198,8 @@ OPTIONS: tuple[Option, ...] = (
         split_key_specs,
         "accepted API keys, each KEY or NAME=KEY (the name is the assets' "
         "createdByTokenName; default 'default'); repeat the flag, or comma-separate; none "
-        "means every bearer token is its own tenant",
+        "means every bearer token is its own tenant. A CORS-enabled key: "
+        "name=NAME,key=KEY,origins=ORIGIN|ORIGIN[,full_access=true]",
     ),
     Option(
         "admin_key",
@@ -235,6 +282,13 @@ class Settings:
 
     def __post_init__(self) -> None:
         key_names(self.api_key + self.admin_key)  # checks the keys, whoever built Settings
+        for spec in self.admin_key:
+            if parse_key_spec(spec).origins:
+                # Studio: "cors access is not available to admins".
+                raise ValueError(
+                    f"{spec!r}: an admin key cannot be a CORS key (origins=); give the "
+                    "CORS key with --api-key"
+                )
 
     @property
     def api_keys(self) -> tuple[str, ...]:
@@ -248,6 +302,11 @@ class Settings:
     def key_names(self) -> dict[str, str]:
         """Each configured key's name (admin keys are API keys too)."""
         return key_names(self.api_key + self.admin_key)
+
+    @property
+    def configured_keys(self) -> dict[str, ApiKey]:
+        """Each configured key's settings: name and CORS access."""
+        return parsed_keys(self.api_key + self.admin_key)
 
     @property
     def control_locked(self) -> bool:

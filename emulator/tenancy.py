@@ -9,6 +9,7 @@ then the tenant's scenario and time.
 from __future__ import annotations
 
 from emulator.access import PlaybackAccess
+from emulator.api_keys import ApiKeys
 from emulator.blobs import Blobs
 from emulator.delivery import Deliveries
 from emulator.processing import Processing
@@ -32,6 +33,7 @@ class Tenancy:
         deliveries: Deliveries,
         signing_keys: SigningKeys,
         access: PlaybackAccess,
+        api_keys: ApiKeys,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -42,6 +44,7 @@ class Tenancy:
         self._deliveries = deliveries
         self._signing_keys = signing_keys
         self._access = access
+        self._api_keys = api_keys
 
     async def reset(self, tenant: str | None) -> None:
         """Empty one tenant, or with None every tenant."""
@@ -51,6 +54,7 @@ class Tenancy:
         for relative in await self._store.reset(tenant):
             self._blobs.remove_asset_media(relative)
         await self._signing_keys.reset(tenant)
+        await self._api_keys.reset(tenant)
         self._access.forget(tenant)
         self._rules.forget(tenant)
         await self._scheduler.forget(tenant)

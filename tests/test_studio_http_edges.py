@@ -385,7 +385,7 @@ def test_key_specs_short_long_and_several() -> None:
     ("value", "message"),
     [
         ("name=x", "no key= given"),
-        ("name=a,key=b,origins=https://a.example", "'origins=https://a.example' is not FIELD"),
+        ("name=a,key=b,scope=all", "'scope=all' is not FIELD"),
         ("key=a,key=b", "key= is given twice"),
         ("abc==", "write a key as KEY or NAME=KEY"),
         ("=k", "write a key as KEY or NAME=KEY"),

@@ -33,6 +33,9 @@ TENANT: web.RequestKey[str | None] = web.RequestKey("tenant")  # None: anonymous
 TOKEN_NAME: web.RequestKey[str] = web.RequestKey("token_name")
 # Set by authentication: the key is an --admin-key, which may act on every tenant.
 ADMIN: web.RequestKey[bool] = web.RequestKey("admin")
+# Set by authentication when a key sent with an Origin on an API path allows that origin
+# (a CORS-enabled key), so the cors middleware adds the CORS headers to the answer.
+CORS_ALLOWED: web.RequestKey[bool] = web.RequestKey("cors_allowed")
 # Set by fault injection when a scenario rule changed this request, so the request
 # journal can record it; the value describes the rule.
 INJECTED_FAULT: web.RequestKey[str] = web.RequestKey("injected_fault")
@@ -45,6 +48,12 @@ H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 def public(handler: H) -> H:
     """Mark a handler that needs no API key (uploads by token, playback, control plane)."""
     handler.public = True  # type: ignore[attr-defined]
+    return handler
+
+
+def no_api_keys(handler: H) -> H:
+    """Mark a handler Studio closes to API keys (`authorizer({noApiToken: true})`)."""
+    handler.no_api_keys = True  # type: ignore[attr-defined]
     return handler
 
 

@@ -2,7 +2,8 @@
 
 Each area keeps its queries in its own module (assets.py: assets, tasks, steps, meta;
 tus.py: tus uploads; webhooks.py: webhooks, deliveries, their log; signing_keys.py:
-access control's signing keys), written as a mixin
+access control's signing keys; api_keys.py: keys made through the control plane),
+written as a mixin
 over the store's connections; schema.py owns the file and its migrations. Store combines
 the mixins, so callers keep one object (store.save(...), store.get_tus_upload(...)).
 Every write is a whole unit of work on the one writer connection, one unit at a time,
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emulator.reserve import DiskReserve
+from emulator.store.api_keys import ApiKeyRow, ApiKeyTables
 from emulator.store.assets import (
     ASSET_FIELDS,
     TASK_FIELDS,
@@ -41,6 +43,7 @@ __all__ = [
     "SIGNING_KEY_FIELDS",
     "TASK_FIELDS",
     "WEBHOOK_FIELDS",
+    "ApiKeyRow",
     "AssetRow",
     "Changes",
     "DeliveryRow",
@@ -57,7 +60,7 @@ __all__ = [
 ]
 
 
-class Store(AssetTables, TusTables, WebhookTables, ExportTables, SigningKeyTables):
+class Store(AssetTables, TusTables, WebhookTables, ExportTables, SigningKeyTables, ApiKeyTables):
     @classmethod
     async def open(cls, path: Path, reserve: DiskReserve | None = None) -> Store:
         """Raises ConfigError if the file there is not a database this can use. With a

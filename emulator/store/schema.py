@@ -159,6 +159,17 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX signing_keys_by_tenant ON signing_keys (tenant, deleted, created_at DESC);
     CREATE INDEX signing_keys_by_public_key ON signing_keys (public_key);
     """,
+    # API keys made through the control plane (emulator/api_keys.py), CORS-enabled or
+    # not: loaded into memory at start, since every authenticated request looks one up.
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
+    """,
 )
 
 

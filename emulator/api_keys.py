@@ -196,6 +196,15 @@ class ApiKeys:
         await self._store.put_api_key(row)
         self._stored[doc["id"]] = (_grant(row), row)
 
+    async def add_key(self, key: str, name: str) -> bool:
+        """A seed file's tenant: `key` is accepted from now on, as its own tenant, named
+        `name`, and kept across restarts. False (nothing changed) if it is known already."""
+        if key in self._configured or key in self._stored:
+            return False
+        doc = {**self._document(key, name, {}), "id": key}
+        await self.save(key, doc)
+        return True
+
     def list_keys(self, tenant: str | None) -> list[Doc]:
         """Keys made through the control plane: one tenant's, or with None everyone's."""
         return [row.doc for _, row in self._stored.values() if tenant in (None, row.tenant)]

@@ -21,6 +21,8 @@ from emulator.store import ASSET_FIELDS, TASK_FIELDS, AssetRow, Changes, ListQue
 from emulator.tokens import UploadTokens
 
 DUPLICATE_IMPORT_WINDOW_MS = 15 * 60 * 1000
+# A seeded asset's (asset id, playback id, upload task id): emulator/seeding.py.
+SeededIds = tuple[str, str, str]
 # The fields a list may filter and sort on (what parse_list_query accepts).
 ASSET_LIST_FIELDS = tuple(ASSET_FIELDS)
 TASK_LIST_FIELDS = tuple(TASK_FIELDS)
@@ -49,17 +51,30 @@ class Assets:
     # -- creating assets ----------------------------------------------------------------
 
     async def request_upload(
-        self, tenant: str, body: Doc, origin: str, *, token_name: str | None = None
+        self,
+        tenant: str,
+        body: Doc,
+        origin: str,
+        *,
+        token_name: str | None = None,
+        ids: SeededIds | None = None,
     ) -> tuple[Doc, str]:
-        """Create an asset waiting for its bytes; returns it and its signed upload token."""
+        """Create an asset waiting for its bytes; returns it and its signed upload token.
+        `ids` (asset, playback, task): a seed file's stable ids."""
         documents.check_encrypted_key(body, "encryptedKey must be valid base64")
         await self._check_new_asset(tenant, body)
         now = self._scheduler.now_ms(tenant)
         asset = documents.new_asset(
-            tenant, body, AssetPhase.UPLOADING, {"type": "directUpload"}, now, token_name
+            tenant,
+            body,
+            AssetPhase.UPLOADING,
+            {"type": "directUpload"},
+            now,
+            token_name,
+            ids[:2] if ids else None,
         )
         task = documents.new_upload_task(
-            asset, f"{origin}/asset/{asset['playbackId']}/video", body, now
+            asset, f"{origin}/asset/{asset['playbackId']}/video", body, now, ids and ids[2]
         )
         events = make_events(tenant, now, [("asset.created", asset), ("task.spawned", task)])
         changes = Changes(
@@ -70,7 +85,12 @@ class Assets:
         return {"asset": asset, "task": {"id": task["id"]}}, token
 
     async def import_from_url(
-        self, tenant: str, body: Doc, *, token_name: str | None = None
+        self,
+        tenant: str,
+        body: Doc,
+        *,
+        token_name: str | None = None,
+        ids: SeededIds | None = None,
     ) -> tuple[bool, Doc]:
         """Create an asset from a URL; (created, {asset, task}). A recent duplicate is reused."""
         if not body.get("url"):  # only a top-level array body gets here without one
@@ -80,13 +100,16 @@ class Assets:
         now = self._scheduler.now_ms(tenant)
         since = now - DUPLICATE_IMPORT_WINDOW_MS
         existing = await self._store.find_recent_import(tenant, body["url"], since)
-        if existing is not None:
+        # A seed file's assets are each their own, even when two import the same URL.
+        if existing is not None and ids is None:
             tasks = await self._store.tasks_of_asset(existing.doc["id"])
             task_id = tasks[0].doc["id"] if tasks else ""
             return False, {"asset": existing.doc, "task": {"id": task_id}}
         source = {"type": "url", "url": body["url"]}
-        asset = documents.new_asset(tenant, body, AssetPhase.WAITING, source, now, token_name)
-        task = documents.new_upload_task(asset, body["url"], body, now)
+        asset = documents.new_asset(
+            tenant, body, AssetPhase.WAITING, source, now, token_name, ids[:2] if ids else None
+        )
+        task = documents.new_upload_task(asset, body["url"], body, now, ids and ids[2])
         documents.schedule(task, now)
         row = AssetRow(tenant, asset)
         events = make_events(

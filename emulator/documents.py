@@ -33,11 +33,13 @@ def new_asset(
     source: Doc,
     now: int,
     token_name: str | None = None,
+    ids: tuple[str, str] | None = None,
 ) -> Doc:
-    asset_id = new_id()
+    # `ids` (asset id, playback id): a seed file's stable ids (emulator/seeding.py).
+    asset_id = ids[0] if ids else new_id()
     doc: Doc = {
         "id": asset_id,
-        "playbackId": new_playback_id(asset_id),
+        "playbackId": ids[1] if ids else new_playback_id(asset_id),
         "userId": tenant_user_id(tenant),
         "projectId": tenant_project_id(tenant),
         "createdAt": now,
@@ -64,7 +66,7 @@ def new_asset(
     return doc
 
 
-def new_upload_task(asset: Doc, url: str, body: Doc, now: int) -> Doc:
+def new_upload_task(asset: Doc, url: str, body: Doc, now: int, task_id: str | None = None) -> Doc:
     params: Doc = {"url": url, "thumbnails": True}
     # request-upload's task takes no targetSegmentSizeSecs in Studio; upload/url's does.
     keys = ("profiles", "c2pa") if asset["source"]["type"] == "directUpload" else None
@@ -76,7 +78,7 @@ def new_upload_task(asset: Doc, url: str, body: Doc, now: int) -> Doc:
         # the emulator never decrypts, so it keeps no more than that.
         params["encryption"] = {"key": "***"}
     return {
-        "id": new_id(),
+        "id": task_id or new_id(),
         "type": "upload",
         "createdAt": now,
         "outputAssetId": asset["id"],

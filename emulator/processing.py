@@ -82,6 +82,9 @@ class Processing:
         self._jobs = KeyedJobs()
         # How much of each asset's outputs ffmpeg has made (0..1), while it runs; by id.
         self._making: dict[str, float] = {}
+        # A seed file's `failed` assets: the fault their plan gets instead of the
+        # scenario's, so they fail by the same steps as a scenario's failure; by id.
+        self._seeded_faults: dict[str, timeline.ProcessingFault] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -119,6 +122,32 @@ class Processing:
 
     def cancel(self, asset_id: str) -> None:
         self._jobs.cancel(asset_id)
+
+    # -- seeding (emulator/seeding.py) --------------------------------------------------
+
+    def plan_fault(self, asset_id: str, fault: timeline.ProcessingFault) -> None:
+        """The fault the asset's coming plan gets, whatever the scenario says."""
+        self._seeded_faults[asset_id] = fault
+
+    async def run_now(self, asset_id: str, until: str | None = None) -> int:
+        """Apply the asset's planned steps at once, in order, whatever their due times,
+        until its phase is `until` (None: every step). A seeded asset starts the server
+        in its phase without anyone moving the clock, through the same steps (and events)
+        as any asset. Call it once the asset's background job has settled, before the
+        scheduler's loop runs (nothing else applies these steps meanwhile)."""
+        applied = 0
+        while True:
+            row = await self._store.get_asset(asset_id)
+            if row is None or row.doc["status"]["phase"] == until:
+                return applied
+            steps = await self._store.steps(row.tenant)
+            mine = [s for s in self._runnable(steps) if s.asset_id == asset_id]
+            if not mine:
+                return applied
+            # Done now: the documents' times are the clock's, not the plan's future ones.
+            mine[0].due_ms = min(mine[0].due_ms, self._scheduler.now_ms(row.tenant))
+            await self._apply_step(mine[0])
+            applied += 1
 
     def cancel_tenant(self, tenant: str | None) -> None:
         self._jobs.cancel_tenant(tenant)
@@ -309,8 +338,8 @@ class Processing:
         if probe is not None and not probe.ok:
             error = probe.error
         # The scenario in force when processing is planned decides its timing and faults.
-        fault = None
-        if error is None:
+        fault = self._seeded_faults.pop(row.doc["id"], None)
+        if error is None and fault is None:
             source_url = row.doc["source"].get("url")
             fault = self._rules.processing_fault(row.tenant, row.doc.get("name"), source_url)
         duration = ((probe.video_spec or {}).get("duration") if probe else None) or 0.0

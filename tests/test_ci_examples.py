@@ -80,7 +80,9 @@ def test_the_readme_table_lists_the_container_settings_with_the_image_defaults()
         match[0]: match[1]
         for match in re.findall(r"^\| `(LIVEPEER_EMULATOR_\w+)` \| ([^|]+) \|", ci_section(), re.M)
     }
-    container_settings = {"api_key", "public_url", "scenario", "clock", "data_dir", "port", "host"}
+    container_settings = {
+        *("api_key", "public_url", "scenario", "seed", "clock", "data_dir", "port", "host")
+    }
     assert set(rows) == {env_var(name) for name in container_settings}
     # What the Dockerfile sets is what the table says the image has.
     image_env = {k: v for k, v in dockerfile_env().items() if k.startswith("LIVEPEER_")}

@@ -62,6 +62,38 @@ def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def event_body(
+    event_id: str,
+    webhook_id: str | None,
+    created_at: int,
+    timestamp: int,
+    event: str,
+    payload: Doc,
+) -> Doc:
+    """Studio's delivery body, in its key order. `timestamp` is the attempt's time (the
+    signature's `t=`); without a webhook (an event stream) `webhookId` is left out."""
+    body: Doc = {"id": event_id, "webhookId": webhook_id}
+    if webhook_id is None:
+        del body["webhookId"]
+    body.update(createdAt=created_at, timestamp=timestamp, event=event, payload=payload)
+    return body
+
+
+def signed(
+    body: Doc, secret: str | None, *, bad_signature: bool = False
+) -> tuple[bytes, dict[str, str]]:
+    """The raw bytes and headers of one delivery of `body`: signed with `secret`
+    (`Livepeer-Signature: t=<timestamp>,v1=<hex HMAC>`) when there is one, with a random
+    key instead for a scenario's bad_signature. `livepeer-emulator listen` signs its
+    forwards here too."""
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT}
+    if secret:
+        key = secrets.token_hex(16) if bad_signature else secret
+        headers["Livepeer-Signature"] = f"t={body['timestamp']},v1={sign(raw, key)}"
+    return raw, headers
+
+
 # Which faults apply to one delivery: (tenant, event name, webhook URL) → the scenario's
 # `webhook:` rules that fire for it (Rulebook.webhook_faults).
 FaultSource = Callable[[str, str, str], Sequence[WebhookFault]]
@@ -105,11 +137,19 @@ class Deliveries:
     deliveries" TimedWork (retries and delayed deliveries wait for their time there)."""
 
     def __init__(
-        self, store: Store, scheduler: Scheduler, *, faults: FaultSource = no_faults
+        self,
+        store: Store,
+        scheduler: Scheduler,
+        *,
+        faults: FaultSource = no_faults,
+        fanned_out: Callable[[Sequence[Event]], None] = lambda events: None,
     ) -> None:
         self.store = store
         self._scheduler = scheduler  # each tenant's time, and a wake-up for retries
         self.faults = faults  # the scenario's webhook rules (emulator/rulebook.py)
+        # Told of each batch of events once it has left the outbox (committed): the live
+        # event streams (emulator/live_events.py) take them from here.
+        self._fanned_out = fanned_out
         self.timeout = scheduler.patience(TIMEOUT_SECONDS)
         self._outbox_wake = asyncio.Event()  # events were stored: fan them out
         self._outbox_lock = asyncio.Lock()  # one fan-out pass at a time, in outbox order
@@ -181,6 +221,7 @@ class Deliveries:
                 last = events[-1].seq
                 assert last is not None
                 await self.store.deliver_events(last, rows)
+                self._fanned_out(events)
                 for webhook_id, tenant in kicks.items():
                     self._kick(webhook_id, tenant)
 
@@ -270,14 +311,7 @@ class Deliveries:
 
     async def _attempt(self, hook: WebhookRow, row: DeliveryRow) -> None:
         now = self._scheduler.now_ms(row.tenant)
-        body = {
-            "id": row.event_id,
-            "webhookId": hook.doc["id"],
-            "createdAt": row.created_at,
-            "timestamp": now,
-            "event": row.event,
-            "payload": row.payload,
-        }
+        body = event_body(row.event_id, hook.doc["id"], row.created_at, now, row.event, row.payload)
         attempts = row.attempts + 1
         extra: Doc = {"attempt": attempts}
         if row.fault:
@@ -294,12 +328,7 @@ class Deliveries:
         self, hook: WebhookRow, body: Doc, *, bad_signature: bool = False, **extra: Any
     ) -> Sent:
         """POST one event body to the webhook, log the attempt, and say how it went."""
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        headers = {"content-type": "application/json", "user-agent": USER_AGENT}
-        secret = hook.doc.get("sharedSecret")
-        if secret:
-            key = secrets.token_hex(16) if bad_signature else secret
-            headers["Livepeer-Signature"] = f"t={body['timestamp']},v1={sign(raw, key)}"
+        raw, headers = signed(body, hook.doc.get("sharedSecret"), bad_signature=bad_signature)
         url = hook.doc["url"]
         status: int | None = None
         response: Doc | None = None

@@ -23,6 +23,7 @@ from emulator.delivery import Deliveries
 from emulator.errors import ConfigError
 from emulator.exports import Exports
 from emulator.journal import Journal
+from emulator.live_events import LiveEvents
 from emulator.media import HOW_TO_FIX, Encoder, Prober, find_tools
 from emulator.outputs import OutputFiles
 from emulator.processing import ImportLimits, Processing
@@ -32,6 +33,8 @@ from emulator.routes import (
     api_keys,
     assets,
     control,
+    dashboard,
+    inventory,
     ipfs,
     playback,
     tasks,
@@ -39,6 +42,7 @@ from emulator.routes import (
     uploads,
     webhooks,
 )
+from emulator.routes import events as event_stream
 from emulator.routes import scenario as scenario_control
 from emulator.routes.common import (
     ASSETS,
@@ -54,6 +58,9 @@ from emulator.rulebook import Rulebook
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
 from emulator.scheduler import Scheduler
+from emulator.seeding import Seeder
+from emulator.seeding import check_keys as check_seed_keys
+from emulator.seeding import load as load_seed
 from emulator.settings import Settings
 from emulator.signing_keys import SigningKeys
 from emulator.store import Store
@@ -106,6 +113,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/_emulator/webhooks/deliveries", webhooks.get_deliveries),
     ("GET", "/_emulator/webhooks/deliveries/{id}", webhooks.get_delivery),
     ("POST", "/_emulator/webhooks/trigger", webhooks.trigger),
+    ("GET", "/_emulator/events/stream", event_stream.stream_events),
     ("POST", "/api/access-control/signing-key", access_control.create_signing_key),
     ("GET", "/api/access-control/signing-key", access_control.get_signing_keys),
     ("GET", "/api/access-control/signing-key/{keyId}", access_control.get_signing_key),
@@ -126,6 +134,11 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/_emulator/scenario", scenario_control.get_scenario),
     ("PUT", "/_emulator/scenario", scenario_control.put_scenario),
     ("DELETE", "/_emulator/scenario", scenario_control.delete_scenario),
+    # The dashboard (a static page) and the read-only lists it needs beside the rest.
+    ("GET", "/", dashboard.dashboard_page),
+    ("GET", "/dashboard/{name}", dashboard.dashboard_file),
+    ("GET", "/_emulator/tenants", inventory.get_tenants),
+    ("GET", "/_emulator/scenarios", inventory.get_scenarios),
 )
 
 
@@ -149,7 +162,8 @@ def setup_routes(app: web.Application) -> None:
             named.add(str(name))
         # Express routes tolerate a trailing slash; so do these.
         _add_route(app, method, path, handler, name)
-        _add_route(app, method, path + "/", handler, None)
+        if path != "/":
+            _add_route(app, method, path + "/", handler, None)
 
 
 def _add_route(
@@ -189,6 +203,10 @@ def create_app(
         encoder = Encoder(tools.ffmpeg, timeout=settings.encode_timeout)
     if scenario is None:
         scenario = load_scenario(settings.scenario) if settings.scenario else DEFAULT_SCENARIO
+    # A bad seed file stops the start here, before the port is taken (SeedError).
+    seed = load_seed(settings.seed) if settings.seed else None
+    if seed is not None:
+        check_seed_keys(seed, settings.configured_keys)
     the_clock = clock or make_clock(settings.clock)
     keys = ApiKeys.from_settings(settings)
     journal = Journal(settings.journal_size, the_clock.now_ms)
@@ -209,6 +227,10 @@ def create_app(
     app[JOURNAL] = journal
     app[uploads.OPEN_BODIES] = uploads.OpenBodies()
     app.on_shutdown.append(uploads.cut_open_bodies)
+    live_events = LiveEvents()  # fed by Deliveries' fan-out, read by the event streams
+    app[event_stream.LIVE_EVENTS] = live_events
+    app[event_stream.OPEN_STREAMS] = event_stream.OpenStreams()
+    app.on_shutdown.append(event_stream.close_streams)
     setup_routes(app)
     app.on_response_prepare.append(assets.mark_docs_alias)
 
@@ -232,7 +254,9 @@ def create_app(
         tokens = UploadTokens(bytes.fromhex(secret))
         rules = Rulebook(scenario)  # the scenario in force per tenant, and its faults
         scheduler = Scheduler(the_clock, store)
-        deliveries = Deliveries(store, scheduler, faults=rules.webhook_faults)
+        deliveries = Deliveries(
+            store, scheduler, faults=rules.webhook_faults, fanned_out=live_events.publish
+        )
         exports = Exports(
             store=store, blobs=blobs, scheduler=scheduler, rules=rules, events=deliveries
         )
@@ -295,6 +319,28 @@ def create_app(
         await deliveries.start()
         await tus_uploads.start()
         await processing.start()
+        if seed is not None:
+            # Before the scheduler's loop: the seeder applies its assets' steps itself.
+            seeder = Seeder(
+                store=store,
+                api_keys=keys,
+                signing_keys=signing_keys,
+                assets=app[ASSETS],
+                uploads=upload_paths,
+                processing=processing,
+                webhooks=app[webhooks.WEBHOOKS],
+                origin=settings.public_url or f"http://{settings.host}:{settings.port}",
+            )
+            try:
+                await seeder.apply(seed)
+            except BaseException:
+                # Nothing yielded yet, so the cleanup below will not run: close here, or
+                # the store's worker thread keeps a refused start's process alive.
+                await processing.stop()
+                await deliveries.stop()
+                await access.stop()
+                await store.close()
+                raise
         await scheduler.start()
         try:
             yield

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from emulator.errors import ConfigError
@@ -51,6 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--host", default=None, help="[env LIVEPEER_EMULATOR_HOST]")
     health.add_argument("--port", type=int, default=None, help="[env LIVEPEER_EMULATOR_PORT]")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (3)")
+    for name, verb, where in (
+        ("export", "copy a stopped server's data dir into", "DIR: the export to make"),
+        ("import", "copy an export into", "DIR: an export made by `export`"),
+    ):
+        transfer = commands.add_parser(
+            name,
+            help=f"{verb} DIR (database by SQLite's backup API, media, outputs)",
+            description=f"{verb.capitalize()} DIR. Stop the server using the data dir first. "
+            "Refuses a non-empty target unless --force.",
+        )
+        transfer.add_argument("dir", metavar="DIR", type=Path, help=where)
+        transfer.add_argument(
+            "--data-dir", type=Path, default=None, help="[env LIVEPEER_EMULATOR_DATA_DIR]"
+        )
+        transfer.add_argument(
+            "--force", action="store_true", help="replace the emulator data already there"
+        )
     scenario_cmd = commands.add_parser("scenarios", help="check and list scenarios")
     scenario_cmds = scenario_cmd.add_subparsers(dest="scenarios_command", required=True)
     validate = scenario_cmds.add_parser(
@@ -76,6 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", default=None, help="server root (default: http://HOST:PORT from the env)"
     )
     trigger.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+    listen = commands.add_parser(
+        "listen",
+        help="forward a running server's webhook events to a local URL, signed (like "
+        "stripe listen)",
+        description="Stream the webhook events of an API key's tenant from a running "
+        "server and POST each one, signed with a secret printed at start, to --forward-to; "
+        "prints one line per event. Registers no webhook. Reconnects if the server goes away.",
+    )
+    listen.add_argument("--forward-to", required=True, metavar="URL", help="where to POST")
+    listen.add_argument(
+        "--api-key", default=None, help="whose events [env LIVEPEER_EMULATOR_API_KEY]"
+    )
+    listen.add_argument(
+        "--url", default=None, help="server root (default: http://HOST:PORT from the env)"
+    )
+    listen.add_argument(
+        "--events", default=None, metavar="A,B", help="only these events (default: all)"
+    )
+    listen.add_argument(
+        "--secret", default=None, help="sign with this secret (default: a new random one)"
+    )
     return parser
 
 
@@ -89,7 +128,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return healthcheck(args.host, args.port, args.timeout)
     if args.command == "webhooks":
         return webhooks_trigger(args)
+    if args.command == "listen":
+        return listen_command(args)
+    if args.command in ("export", "import"):
+        return transfer_command(args.command, args.dir, args.data_dir, args.force)
     return 2
+
+
+def transfer_command(command: str, target: Path, data_dir: Path | None, force: bool) -> int:
+    from emulator import transfer
+
+    try:
+        settings = Settings.load({"data_dir": data_dir})
+        if command == "export":
+            line = transfer.export_data(settings.data_dir, target, force=force)
+        else:
+            line = transfer.import_data(target, settings.data_dir, force=force)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"livepeer-emulator: cannot {command}: {exc}", file=sys.stderr)
+        return 2
+    print(f"livepeer-emulator: {line}")
+    return 0
 
 
 def webhooks_trigger(args: argparse.Namespace) -> int:
@@ -107,6 +166,34 @@ def webhooks_trigger(args: argparse.Namespace) -> int:
     ok, lines = trigger(args.url or server_url(settings), key, args.event, args.asset, args.timeout)
     print("\n".join(lines))
     return 0 if ok else 1
+
+
+def listen_command(args: argparse.Namespace) -> int:
+    from emulator.listen import Options, listen, parse_events
+    from emulator.trigger import server_url
+
+    try:
+        settings = Settings.load({})
+    except ValueError as exc:
+        print(f"livepeer-emulator: {exc}", file=sys.stderr)
+        return 2
+    options = Options(
+        server=args.url or server_url(settings),
+        forward_to=args.forward_to,
+        # Without a key (a server with none configured) the stream has every tenant's.
+        api_key=args.api_key or next(iter(settings.api_keys), None),
+        events=parse_events(args.events),
+        secret=args.secret or "",
+    )
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await listen(options, lambda line: print(line, flush=True), stop)
+
+    return asyncio.run(run())
 
 
 def healthcheck(host: str | None, port: int | None, timeout: float) -> int:

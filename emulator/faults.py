@@ -22,6 +22,7 @@ from multidict import CIMultiDict
 from emulator.blobs import CHUNK_SIZE
 from emulator.clock import real_delay
 from emulator.routes.common import INJECTED_FAULT, RULES, caller_tenant
+from emulator.routes.dashboard import from_dashboard
 from emulator.scenarios import Respond
 from emulator.wire import dumps
 
@@ -34,7 +35,12 @@ EXEMPT_PREFIX = "/_emulator/"
 @web.middleware
 async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
     book = request.app[RULES]
-    if not book.may_fault_http or request.path.startswith(EXEMPT_PREFIX):
+    if (
+        not book.may_fault_http
+        or request.path.startswith(EXEMPT_PREFIX)
+        # The dashboard's calls: its polling must not fail, nor count towards a rule's nth.
+        or from_dashboard(request)
+    ):
         return await handler(request)
     # Signed and tus uploads carry no API key; their tenant's scenario still applies.
     who = await caller_tenant(request)

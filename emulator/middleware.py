@@ -39,6 +39,7 @@ from emulator.routes.common import (
     is_public,
     json_response,
 )
+from emulator.routes.dashboard import from_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/_emulator/"):
+        if request.path.startswith("/_emulator/") or from_dashboard(request):
+            # The dashboard's own polling is not the developer's app's calls.
             return await handler(request)
         try:
             response = await handler(request)
@@ -171,6 +173,8 @@ def authentication(keys: ApiKeys, *, locked: bool) -> Callable[..., Awaitable[we
         if grant is not None:
             request[TOKEN_NAME] = grant.name
         origin = request.headers.get("Origin")
+        if origin == f"{request.scheme}://{request.host}" and from_dashboard(request):
+            origin = None  # the dashboard's page, on this server's own origin: not CORS
         if grant is not None and origin and request.path.startswith("/api/"):
             # Studio's cors middleware: the key's origins get CORS headers on every
             # answer, refusals included, so a page can read why it was refused.

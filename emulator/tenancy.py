@@ -16,7 +16,7 @@ from emulator.processing import Processing
 from emulator.rulebook import Rulebook
 from emulator.scheduler import Scheduler
 from emulator.signing_keys import SigningKeys
-from emulator.store import Store
+from emulator.store import Store, TenantCounts
 from emulator.tus import TusUploads
 
 
@@ -45,6 +45,14 @@ class Tenancy:
         self._signing_keys = signing_keys
         self._access = access
         self._api_keys = api_keys
+
+    async def tenants(self, tenant: str | None) -> list[TenantCounts]:
+        """Every tenant that has assets or webhooks (None), or that one tenant, always
+        listed, so a key with nothing yet still sees itself (the dashboard's list)."""
+        found = await self._store.tenant_counts(tenant)
+        if tenant is not None and not found:
+            return [TenantCounts(tenant, 0, 0)]
+        return found
 
     async def reset(self, tenant: str | None) -> None:
         """Empty one tenant, or with None every tenant."""

@@ -2,7 +2,8 @@
 
 Each area keeps its queries in its own module (assets.py: assets, tasks, steps, meta;
 tus.py: tus uploads; webhooks.py: webhooks, deliveries, their log; signing_keys.py:
-access control's signing keys; api_keys.py: keys made through the control plane),
+access control's signing keys; api_keys.py: keys made through the control plane;
+tenants.py: which tenants have data),
 written as a mixin
 over the store's connections; schema.py owns the file and its migrations. Store combines
 the mixins, so callers keep one object (store.save(...), store.get_tus_upload(...)).
@@ -25,10 +26,12 @@ from emulator.store.assets import (
     Changes,
     TaskRow,
 )
+from emulator.store.backup import backup_database
 from emulator.store.base import Filter, ListQuery
 from emulator.store.exports import ExportTables, PinnedFile, PinnedFound
 from emulator.store.schema import connect
 from emulator.store.signing_keys import SIGNING_KEY_FIELDS, SigningKeyRow, SigningKeyTables
+from emulator.store.tenants import TenantCounts, TenantTables
 from emulator.store.tus import TusRow, TusTables
 from emulator.store.webhooks import (
     WEBHOOK_FIELDS,
@@ -55,12 +58,22 @@ __all__ = [
     "SigningKeyRow",
     "Store",
     "TaskRow",
+    "TenantCounts",
     "TusRow",
     "WebhookRow",
+    "backup_database",
 ]
 
 
-class Store(AssetTables, TusTables, WebhookTables, ExportTables, SigningKeyTables, ApiKeyTables):
+class Store(
+    AssetTables,
+    TusTables,
+    WebhookTables,
+    ExportTables,
+    SigningKeyTables,
+    ApiKeyTables,
+    TenantTables,
+):
     @classmethod
     async def open(cls, path: Path, reserve: DiskReserve | None = None) -> Store:
         """Raises ConfigError if the file there is not a database this can use. With a

@@ -117,6 +117,23 @@ class LiveEvents:
     def unsubscribe(self, stream: Subscription) -> None:
         self._streams.discard(stream)
 
+    def forget(self, tenant: str | None) -> None:
+        """A control-plane reset of `tenant` (None: every tenant): its kept events go, and
+        so do those still queued for open streams, so that nobody is sent events about
+        data that no longer exists, neither live nor replayed to a Last-Event-ID from
+        before the reset. Open streams stay open: a listener running across a test
+        suite's resets goes on with the events that come after each."""
+
+        def stays(event: Event) -> bool:
+            return tenant is not None and event.tenant != tenant
+
+        self._recent = deque((e for e in self._recent if stays(e)), maxlen=KEEP)
+        for stream in self._streams:
+            if not all(stays(e) for e in stream.queue):
+                kept = [e for e in stream.queue if stays(e)]
+                stream.queue.clear()
+                stream.queue.extend(kept)
+
     def close_all(self) -> None:
         """The server is stopping: every stream ends now."""
         for stream in list(self._streams):

@@ -3,7 +3,7 @@
 Each part that keeps something per tenant is handed in here once (app.py) and asked to
 drop it, in an order that leaves nothing running against data that is gone: background
 jobs first, then uploads and deliveries in flight, then the stored rows and their files,
-then the tenant's scenario and time.
+then the tenant's scenario and time, and last the events kept for `listen`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from emulator.access import PlaybackAccess
 from emulator.api_keys import ApiKeys
 from emulator.blobs import Blobs
 from emulator.delivery import Deliveries
+from emulator.live_events import LiveEvents
 from emulator.processing import Processing
 from emulator.rulebook import Rulebook
 from emulator.scheduler import Scheduler
@@ -34,6 +35,7 @@ class Tenancy:
         signing_keys: SigningKeys,
         access: PlaybackAccess,
         api_keys: ApiKeys,
+        live_events: LiveEvents,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -45,6 +47,7 @@ class Tenancy:
         self._signing_keys = signing_keys
         self._access = access
         self._api_keys = api_keys
+        self._live_events = live_events
 
     async def tenants(self, tenant: str | None) -> list[TenantCounts]:
         """Every tenant that has assets or webhooks (None), or that one tenant, always
@@ -66,3 +69,6 @@ class Tenancy:
         self._access.forget(tenant)
         self._rules.forget(tenant)
         await self._scheduler.forget(tenant)
+        # Last: the tenant's outbox rows are gone by now, so only a fan-out pass already
+        # under way (one batch) could still publish a pre-reset event.
+        self._live_events.forget(tenant)

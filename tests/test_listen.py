@@ -188,6 +188,68 @@ def test_listen_says_when_the_server_cannot_be_reached_and_stops_on_sigterm(
     assert code == 0
 
 
+def readme_container_command(port: int, key: str, receiver_url: str) -> list[str]:
+    """The README's `listen` line for a server in a container ("Use in CI")."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    ci = readme[readme.index("## Use in CI") :]
+    found = re.search(r"`livepeer-emulator (listen --url http://127\.0\.0\.1:3000 [^`]+)`", ci)
+    assert found, "the README's Use in CI says how to run listen against the container"
+    swap = {
+        "http://127.0.0.1:3000": f"http://127.0.0.1:{port}",
+        "test-key": key,
+        "http://127.0.0.1:8000/hook": receiver_url,
+    }
+    return [swap.get(w, w) for w in found.group(1).split()]
+
+
+@pytest.mark.e2e
+def test_listen_from_the_host_reaches_a_server_configured_as_the_container_is(
+    tmp_path: Path, receiver: ReadmeReceiver
+) -> None:
+    # The image's configuration (Dockerfile ENV, README "Use in CI"): env vars only, every
+    # interface, and an API key, so the control plane is locked. The host reaches the
+    # published port on the loopback address, as `docker run -p` / `services: ports` give.
+    server = ServerProcess(
+        tmp_path / "data",
+        env={"LIVEPEER_EMULATOR_HOST": "0.0.0.0", "LIVEPEER_EMULATOR_API_KEY": "ci-key"},
+    ).start()
+    listener = None
+    try:
+        assert "(listening on all interfaces)" in server.startup_line, server.startup_line
+        port = int(server.root.rsplit(":", 1)[1])
+        assert server.root == f"http://127.0.0.1:{port}"
+        args = [*readme_container_command(port, "ci-key", receiver.url), "--secret", SECRET]
+        listener = Listener(args)
+        listener.until(r"^Ready! Forwarding all events to ")
+        status, created = server.request(
+            "POST", "/api/asset/request-upload", {"name": "a"}, "ci-key"
+        )
+        assert status == 200, created
+        assert receiver.lines(2) == [
+            f"asset.created {created['asset']['id']}",
+            f"task.spawned {created['task']['id']}",
+        ]
+        assert re.search(
+            r"task\.spawned .* -> 204 No Content", listener.until(r"task\.spawned")[-1]
+        )
+        # A reset of the key's tenant leaves the stream open; what follows still arrives.
+        status, body = server.request("POST", "/_emulator/reset", {}, "ci-key")
+        assert (status, body) == (200, {"reset": "tenant"})
+        status, after = server.request("POST", "/api/asset/request-upload", {"name": "b"}, "ci-key")
+        assert status == 200, after
+        assert receiver.lines(2) == [
+            f"asset.created {after['asset']['id']}",
+            f"task.spawned {after['task']['id']}",
+        ]
+        # Nothing registered on the server by listen.
+        assert server.request("GET", "/api/webhook", None, "ci-key") == (200, [])
+    finally:
+        code = listener.stop() if listener is not None else 0
+        server.stop()
+    assert code == 0
+    assert receiver.printed_nothing_more()
+
+
 # -- in process: the stream ------------------------------------------------------------
 
 
@@ -386,3 +448,46 @@ async def test_a_stopping_server_ends_open_streams_at_once(
     await client.server.close()
     assert time.monotonic() - began < 0.4  # not aiohttp's shutdown timeout
     assert await asyncio.wait_for(stream.content.read(), 5) == b""
+
+
+async def test_a_reset_forgets_the_tenants_kept_events(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    other = {"Authorization": "Bearer someone-else"}
+    stream = await open_stream(client, auth)
+    await create_upload(client, auth, "before")
+    first, _ = await webhook_events(stream, 2)
+    stream.close()
+    theirs = await create_upload(client, other)
+    reset = await client.post("/_emulator/reset", json={}, headers=auth)
+    assert reset.status == 200
+    after = await create_upload(client, auth, "after")
+    # Resuming from before the reset: the pre-reset task.spawned is not replayed, and
+    # nothing is said to be missing; only what came after the reset arrives.
+    again = await open_stream(client, auth, **{"Last-Event-ID": first["seq"]})
+    replayed = await webhook_events(again, 2)
+    assert [e["event"] for e in replayed] == ["asset.created", "task.spawned"]
+    assert replayed[0]["payload"]["asset"]["id"] == after["asset"]["id"]
+    again.close()
+    # Another tenant's kept events stay.
+    kept = await open_stream(client, other, **{"Last-Event-ID": first["seq"]})
+    [created, _] = await webhook_events(kept, 2)
+    assert created["payload"]["asset"]["id"] == theirs["asset"]["id"]
+    kept.close()
+
+
+def test_a_reset_empties_what_open_streams_have_not_sent_yet() -> None:
+    hub = LiveEvents()
+    mine, everyone = hub.subscribe("t", ()), hub.subscribe(None, ())
+    hub.publish(
+        [
+            Event("e1", "t", "asset.created", 1, ASSET, seq=1),
+            Event("e2", "u", "asset.created", 1, ASSET, seq=2),
+        ]
+    )
+    hub.forget("t")
+    assert [e.id for e in mine.queue] == [] and [e.id for e in everyone.queue] == ["e2"]
+    assert hub.open_streams == 2 and not mine.closed  # the streams stay open
+    assert [e.id for e in hub.subscribe(None, (), last_seq=0).queue] == ["e2"]
+    hub.forget(None)
+    assert not everyone.queue and not hub.subscribe(None, (), last_seq=0).queue

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from emulator import cli
@@ -109,6 +110,81 @@ async def test_what_a_test_changed_is_kept_on_the_next_start(tmp_path: Path) -> 
     async with TestClient(TestServer(_app(tmp_path / "d", str(EXAMPLE)))) as client:
         names = {a["name"] for a in await _json(client, "/api/asset")}
         assert "holiday.mp4" not in names and len(names) == 3
+
+
+URL_SEED = """\
+tenants:
+  - key: ci-key
+    name: ci
+    assets:
+      - name: remote.mp4
+        url: {url}/media/clip.mp4
+      - name: remote-broken.mp4
+        url: {url}/media/clip.mp4?take=2
+        phase: failed
+        error: "Failed to transcode video: invalid codec"
+"""
+
+
+async def test_a_url_asset_is_downloaded_once_and_ends_in_its_phase(
+    tmp_path: Path, aiohttp_server: Any
+) -> None:
+    downloads: list[str] = []
+
+    async def clip(request: web.Request) -> web.StreamResponse:
+        downloads.append(request.path_qs)
+        return web.FileResponse(SAMPLE_MP4)
+
+    files = web.Application()
+    files.router.add_get("/media/clip.mp4", clip)
+    server = await aiohttp_server(files)
+    root = str(server.make_url("")).rstrip("/")
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(URL_SEED.format(url=root))
+    url = f"{root}/media/clip.mp4"
+    states = []
+    for _ in range(2):  # the second start on the same data dir adds (and fetches) nothing
+        async with TestClient(TestServer(_app(tmp_path / "data", str(seed)))) as client:
+            assets = {a["name"]: a for a in await _json(client, "/api/asset")}
+            ready = assets["remote.mp4"]
+            assert ready["status"]["phase"] == "ready"
+            assert ready["source"] == {"type": "url", "url": url}
+            assert ready["size"] == SAMPLE_MP4.stat().st_size
+            assert ready["createdByTokenName"] == "ci"
+            detail = await _json(client, f"/api/asset/{ready['id']}?details=1")
+            assert detail["videoSpec"]["tracks"][0]["width"] == 320
+            video = await client.get(f"/asset/{ready['playbackId']}/video")
+            assert video.status == 200 and await video.read() == SAMPLE_MP4.read_bytes()
+            info = await _json(client, f"/api/playback/{ready['playbackId']}")
+            hls = next(s for s in info["meta"]["source"] if s["hrn"] == "HLS (TS)")
+            playlist = await client.get(urlsplit(hls["url"]).path)
+            assert playlist.status == 200 and "#EXTM3U" in await playlist.text()
+            broken = assets["remote-broken.mp4"]
+            assert broken["status"]["phase"] == "failed"
+            assert broken["status"]["errorMessage"] == "Failed to transcode video: invalid codec"
+            assert broken["source"] == {"type": "url", "url": url + "?take=2"}
+            tasks = {t["outputAssetId"]: t for t in await _json(client, "/api/task")}
+            assert tasks[ready["id"]]["type"] == "upload"
+            assert tasks[ready["id"]]["params"]["upload"]["url"] == url
+            assert tasks[ready["id"]]["status"]["phase"] == "completed"
+            states.append(await _state(client))
+    assert states[0] == states[1]
+    assert sorted(downloads) == ["/media/clip.mp4", "/media/clip.mp4?take=2"]
+
+
+async def test_a_url_that_cannot_be_downloaded_refuses_the_start(
+    tmp_path: Path, aiohttp_server: Any
+) -> None:
+    server = await aiohttp_server(web.Application())  # answers 404 to everything
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(URL_SEED.format(url=str(server.make_url("")).rstrip("/")))
+    emulator = TestServer(_app(tmp_path / "data", str(seed)))
+    with pytest.raises(SeedError) as caught:
+        await emulator.start_server()
+    await emulator.close()
+    assert [(p.line, p.message) for p in caught.value.problems] == [
+        (5, "asset 'remote.mp4' ended failed, not ready: failed to download: 404 Not Found")
+    ]
 
 
 BAD_SEED = """\

@@ -313,6 +313,7 @@ def create_app(
             signing_keys=signing_keys,
             access=access,
             api_keys=keys,
+            live_events=live_events,
         )
         await keys.start(store, scheduler)
         await access.start()

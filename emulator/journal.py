@@ -59,6 +59,10 @@ class Call:
     body: Kept | None = None  # a JSON request body the server read
     response: Kept | None = None  # the response body, when it was in memory
     fault: str | None = None  # the scenario rule that changed this call, if any
+    # Wall-clock ms from the request reaching the middleware to the handler returning
+    # (monotonic, so it stays real with the manual clock). A body the handler streams
+    # itself is in it; one aiohttp sends afterwards (a FileResponse) is not.
+    duration_ms: float = 0.0
 
     @property
     def weight(self) -> int:
@@ -77,6 +81,7 @@ class Call:
             "path": self.path,
             "query": self.query,
             "status": self.status,
+            "durationMs": self.duration_ms,
             "faultInjected": self.fault is not None,
         }
         # Optional fields are omitted, never null, as everywhere on the wire.
@@ -143,6 +148,7 @@ class Journal:
         body: bytes | None = None,
         response: bytes | None = None,
         fault: str | None = None,
+        duration_ms: float = 0.0,
     ) -> Call:
         call = Call(
             id=next(self._ids),
@@ -155,6 +161,7 @@ class Journal:
             body=keep(body),
             response=keep(response),
             fault=fault,
+            duration_ms=round(max(duration_ms, 0.0), 3),
         )
         if self.size == 0:
             return call

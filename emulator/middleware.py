@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from emulator.api_keys import RESTRICTED_MESSAGE, ApiKeys, KeyGrant, cors_rules_allow
+from emulator.clock import monotonic
 from emulator.errors import (
     STORAGE_FULL_MESSAGE,
     ApiError,
@@ -97,12 +98,13 @@ def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
         if request.path.startswith("/_emulator/") or from_dashboard(request):
             # The dashboard's own polling is not the developer's app's calls.
             return await handler(request)
+        started = monotonic()
         try:
             response = await handler(request)
         except BaseException as exc:
             # Redirects leave `errors` as exceptions; anything else: the client went away.
             status = exc.status if isinstance(exc, web.HTTPException) else 499
-            _journal_call(book, request, request.get(TENANT), status, None)
+            _journal_call(book, request, request.get(TENANT), status, None, started)
             raise
         # An upload carries no API key, but it is its uploader's call.
         try:
@@ -112,7 +114,7 @@ def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
             # has with aiohttp's plain-text 500. Record the call as anonymous instead.
             log.exception("cannot tell whose call %s %s was", request.method, request.path)
             who = request.get(TENANT)
-        _journal_call(book, request, who, response.status, response)
+        _journal_call(book, request, who, response.status, response, started)
         return response
 
     return record
@@ -124,7 +126,11 @@ def _journal_call(
     tenant: str | None,
     status: int,
     response: web.StreamResponse | None,
+    started: float,
 ) -> None:
+    # Handler time as the client felt it (an injected delay included); copying the
+    # bodies below is the journal's own cost, not the call's.
+    duration_ms = (monotonic() - started) * 1000
     text = None
     # Only bodies already in memory and meant to be read: never media, never a stream.
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
@@ -140,6 +146,7 @@ def _journal_call(
         body=request.get(REQUEST_BODY),
         response=text,
         fault=request.get(INJECTED_FAULT),
+        duration_ms=duration_ms,
     )
 
 

@@ -231,7 +231,18 @@ class Webhooks:
                     }
             return doc
 
-        return [listed(r.doc) for r in rows]
+        docs = [listed(r.doc) for r in rows]
+        # A failed attempt whose delivery is still pending says when it is tried again:
+        # only the latest attempt (its number is the delivery's count), on the tenant's
+        # clock, as the scheduler will try it.
+        retries = await self.store.retries_due(
+            tenant, sorted({d["eventId"] for d in docs if isinstance(d.get("eventId"), str)})
+        )
+        for doc in docs:
+            pending = retries.get((str(doc.get("webhookId")), str(doc.get("eventId"))))
+            if pending is not None and doc.get("attempt") == pending[0]:
+                doc["nextAttemptAt"] = pending[1]
+        return docs
 
 
 def _document(webhook_id: str, tenant: str, created_at: int, body: Doc) -> Doc:

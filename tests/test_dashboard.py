@@ -7,9 +7,11 @@ without it except under CI). Each test starts a `serve --clock manual` and opens
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -49,6 +51,12 @@ def _upload(server: ServerProcess, key: str, name: str) -> str:
     with urllib.request.urlopen(put, timeout=30) as resp:
         assert resp.status == 200
     return str(created["asset"]["id"])
+
+
+def _shown_time(ms: int) -> str:
+    """An emulator time as the page writes it (app.js `time`: ISO, a space, UTC)."""
+    at = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d} UTC"
 
 
 def _open(tab: Any, server: ServerProcess) -> None:
@@ -151,10 +159,17 @@ def test_requests_list_calls_newest_first_with_secrets_masked(
     table.get_by_role("button", name="/api/asset/request-upload").wait_for(timeout=LIVE_MS)
     paths = table.locator("tbody tr td:nth-child(3)").all_inner_texts()
     assert paths[:2] == ["/api/asset/upload/direct", "/api/asset/request-upload"], paths
+    # Each call's duration, as the journal measured it, in its own column.
+    assert table.get_by_role("columnheader", name="Duration").count() == 1
+    durations = table.locator("tbody tr td:nth-child(5)").all_inner_texts()
+    assert all(re.fullmatch(r"\d+(\.\d)? ms", d) for d in durations[:2]), durations
+    status, journaled = server.request("GET", "/_emulator/requests", key=key)
+    assert status == 200 and all(c["durationMs"] >= 0 for c in journaled), journaled
     tab.get_by_role("button", name="/api/asset/request-upload").click()
     shown = tab.locator("#request-body")
     shown.get_by_text("Response body:").wait_for()
     text = shown.inner_text()
+    assert re.search(r"^duration: \d+(\.\d)? ms$", text, re.M), text
     status, calls = server.request(
         "GET", "/_emulator/requests?path=/api/asset/upload/direct", key=key
     )
@@ -208,6 +223,72 @@ def test_webhooks_show_subscriptions_deliveries_and_resend(serve: Any, key: str,
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+class _Failing(_Receiver):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(500)
+        self.end_headers()
+
+
+def test_deliveries_show_attempts_and_when_a_failed_one_is_retried(
+    serve: Any, key: str, tab: Any
+) -> None:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        server = serve("--clock", "manual")
+        hook_url = f"http://127.0.0.1:{receiver.server_port}/hook"
+        # asset.failed: an event that processing (moved on by the advance below) never
+        # sends by itself for this asset, so only the triggered delivery is listed.
+        body = {"name": "broken receiver", "url": hook_url, "events": ["asset.failed"]}
+        assert server.request("POST", "/api/webhook", body, key)[0] == 201
+        asset_id = _upload(server, key, "retried.mp4")
+        trigger = {"event": "asset.failed", "asset": asset_id}
+        status, sent = server.request("POST", "/_emulator/webhooks/trigger", trigger, key)
+        assert status == 200, sent
+        status, log = server.request("GET", "/_emulator/webhooks/deliveries", key=key)
+        assert status == 200 and len(log) == 1 and log[0]["attempt"] == 1, log
+        retry_at = log[0]["nextAttemptAt"]
+        assert retry_at == log[0]["createdAt"] + 5_000  # Studio's first backoff
+
+        _open(tab, server)
+        tab.get_by_role("button", name="Webhooks").click()
+        table = tab.locator("#delivery-table")
+        assert table.get_by_role("columnheader", name="Next retry").count() == 1
+        first = table.locator("tbody tr").filter(has_text="500")
+        first.filter(has_text=_shown_time(retry_at)).wait_for(timeout=LIVE_MS)
+        # The retry goes when the clock reaches it; the new attempt carries the next one.
+        assert server.request("POST", "/_emulator/clock/advance", {"seconds": 5}, key)[0] == 200
+        rows = table.locator("tbody tr")
+        tab.wait_for_function(
+            "document.querySelectorAll('#delivery-table tbody tr').length === 2", timeout=LIVE_MS
+        )
+        status, log = server.request("GET", "/_emulator/webhooks/deliveries", key=key)
+        assert [d["attempt"] for d in log] == [2, 1] and "nextAttemptAt" not in log[1], log
+        rows.first.filter(has_text=_shown_time(log[0]["nextAttemptAt"])).wait_for(timeout=LIVE_MS)
+        cells = rows.nth(1).locator("td").all_inner_texts()
+        assert (cells[4], cells[5]) == ("1", ""), cells  # attempt 1: retried, nothing planned
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_the_scenario_dropdown_starts_on_the_scenario_in_force(
+    serve: Any, key: str, tab: Any
+) -> None:
+    server = serve("--clock", "manual", "--scenario", "realistic")
+    _upload(server, key, "any.mp4")
+    _open(tab, server)
+    tab.locator("#scenario-now").filter(has_text="realistic").wait_for(timeout=LIVE_MS)
+    assert tab.get_by_label("Switch to").input_value() == "realistic"
+    # It follows a switch made elsewhere (a test's PUT), not only the page's own.
+    status, body = server.request("PUT", "/_emulator/scenario", {"name": "instant"}, key)
+    assert status == 200, body
+    tab.wait_for_function(
+        "document.getElementById('scenario-select').value === 'instant'", timeout=LIVE_MS
+    )
 
 
 def test_the_scenario_switch_changes_the_tenants_scenario(serve: Any, key: str, tab: Any) -> None:

@@ -194,3 +194,36 @@ async def test_injected_faults_are_marked(client: TestClient, auth) -> None:
     assert injected["fault"].startswith("one-503: faults[0]")
     assert "respond 503" in injected["fault"]
     assert (real["status"], real["faultInjected"]) == (200, False)
+
+
+async def test_each_call_carries_its_duration_in_real_time(client: TestClient, auth) -> None:
+    # A delay is felt in wall-clock time even on the manual clock, so it must show in
+    # durationMs while the call's `time` (emulator time) stands still.
+    scenario = {
+        "name": "slow-list",
+        "faults": [{"match": {"method": "GET", "path": "/api/asset", "nth": 1}, "delay": "200ms"}],
+    }
+    resp = await client.put("/_emulator/scenario", json=scenario, headers=auth)
+    assert resp.status == 200, await resp.text()
+    assert (await client.get("/api/asset", headers=auth)).status == 200
+    assert (await client.get("/api/asset", headers=auth)).status == 200
+
+    slow, quick = await journal(client, auth, path="/api/asset")
+    assert slow["faultInjected"] is True
+    assert isinstance(slow["durationMs"], float) and isinstance(quick["durationMs"], float)
+    assert slow["durationMs"] >= 200
+    assert 0 <= quick["durationMs"] < slow["durationMs"]
+    assert slow["time"] == quick["time"]  # the manual clock did not move
+    # The one-call view carries it too.
+    one = await get_json(client, f"/_emulator/requests/{slow['id']}", auth)
+    assert one["durationMs"] == slow["durationMs"]
+
+
+def test_duration_is_kept_rounded_and_never_negative() -> None:
+    book = Journal(4, lambda tenant: 0)
+    call = book.record(
+        tenant="t", method="GET", path="/x", query={}, status=200, duration_ms=12.34567
+    )
+    assert call.to_wire()["durationMs"] == 12.346
+    odd = book.record(tenant="t", method="GET", path="/y", query={}, status=200, duration_ms=-1)
+    assert odd.to_wire()["durationMs"] == 0.0

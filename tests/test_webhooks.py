@@ -281,6 +281,27 @@ async def test_retries_on_5xx_walk_the_manual_clock(
     }
 
 
+async def test_deliveries_say_when_a_failed_one_is_tried_next(
+    client: TestClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    await make_webhook(client, auth, receiver.url, ["asset.created"])
+    start = (await get_json(client, "/_emulator/clock", auth))["now"]
+    receiver.answers = [500, 503]
+    await create_upload(client, auth)
+    await advance(client, auth, 0)
+
+    async def attempts() -> list[tuple[int, bool, int]]:
+        docs = await get_json(client, "/_emulator/webhooks/deliveries", auth)
+        return [(d["attempt"], d["success"], d.get("nextAttemptAt", start) - start) for d in docs]
+
+    # Emulator time of the retry (first backoff 5 s, then 10 s), on the latest attempt only.
+    assert await attempts() == [(1, False, 5000)]
+    await advance(client, auth, 5)
+    assert await attempts() == [(2, False, 15000), (1, False, 0)]
+    await advance(client, auth, 10)
+    assert await attempts() == [(3, True, 0), (2, False, 0), (1, False, 0)]
+
+
 async def test_4xx_is_not_retried(
     client: TestClient, auth: dict[str, str], receiver: Receiver
 ) -> None:

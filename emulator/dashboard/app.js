@@ -116,6 +116,12 @@ function bytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
+function millis(ms) {
+  // The journal's durationMs: wall-clock time the server took to answer.
+  if (typeof ms !== "number") return "";
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
 function seconds(s) {
   return typeof s === "number" ? `${s.toFixed(1)} s` : "";
 }
@@ -226,6 +232,8 @@ async function refreshClock() {
   $("advance-form").hidden = data.mode !== "manual";
 }
 
+let shownScenario = null;
+
 async function refreshScenario() {
   const { data } = await call("/_emulator/scenario");
   $("scenario-now").textContent = `${data.name} (${data.scope})`;
@@ -233,6 +241,12 @@ async function refreshScenario() {
   if (!select.options.length) {
     const { data: shipped } = await call("/_emulator/scenarios");
     select.replaceChildren(...shipped.map((s) => el("option", s.name, { value: s.name, title: s.description })));
+  }
+  // The switch starts on the scenario in force, and follows it when it changes (another
+  // tenant chosen, a switch, a test's PUT); between changes it keeps the user's pick.
+  if (data.name !== shownScenario) {
+    shownScenario = data.name;
+    if ([...select.options].some((o) => o.value === data.name)) select.value = data.name;
   }
 }
 
@@ -425,18 +439,18 @@ function deliveryStatus(d) {
 async function refreshRequests() {
   const tbody = $("request-table").tBodies[0];
   if (!state.bearer) {
-    fill(tbody, [], "Choose a tenant to see its requests.", 5);
+    fill(tbody, [], "Choose a tenant to see its requests.", 6);
     return;
   }
   const { data } = await call("/_emulator/requests?limit=100");
   const rows = data.map((c) => {
     const open = el("button", c.path, { type: "button", class: "link mono" });
     open.addEventListener("click", () => showRequest(c.id));
-    const tr = row([time(c.time), c.method, open, c.status, c.tenant ? shortKey(c.tenant) : "anonymous"]);
+    const tr = row([time(c.time), c.method, open, c.status, millis(c.durationMs), c.tenant ? shortKey(c.tenant) : "anonymous"]);
     if (c.id === state.requestId) tr.className = "selected";
     return tr;
   });
-  fill(tbody, rows, "No requests yet.", 5);
+  fill(tbody, rows, "No requests yet.", 6);
 }
 
 async function showRequest(id) {
@@ -445,6 +459,7 @@ async function showRequest(id) {
   const lines = [
     `${data.method} ${data.path} → ${data.status}`,
     `time: ${time(data.time)}`,
+    `duration: ${millis(data.durationMs)}`,
   ];
   if (data.query && Object.keys(data.query).length) lines.push(`query: ${maskText(data.query)}`);
   if (data.fault) lines.push(`fault injected: ${data.fault}`);
@@ -462,7 +477,7 @@ async function refreshWebhooks() {
   const deliveries = $("delivery-table").tBodies[0];
   if (!state.bearer) {
     fill(hooks, [], "Choose a tenant to see its webhooks.", 4);
-    fill(deliveries, [], "", 6);
+    fill(deliveries, [], "", 7);
     return;
   }
   const [subscriptions, log] = await Promise.all([
@@ -479,8 +494,11 @@ async function refreshWebhooks() {
       await call(`/api/webhook/${encodeURIComponent(d.webhookId)}/log/${encodeURIComponent(d.id)}/resend`, { method: "POST" });
       await refreshWebhooks();
     }));
-    return row([time(d.createdAt), d.event, d.assetId ? el("span", d.assetId, { class: "mono" }) : "", deliveryStatus(d), d.attempt, resend]);
-  }), "No deliveries yet.", 6);
+    // nextAttemptAt (emulator time): only on the latest failed attempt of a delivery
+    // that will be tried again; blank once it succeeded, was retried or was given up.
+    const retry = d.nextAttemptAt === undefined ? "" : time(d.nextAttemptAt);
+    return row([time(d.createdAt), d.event, d.assetId ? el("span", d.assetId, { class: "mono" }) : "", deliveryStatus(d), d.attempt, retry, resend]);
+  }), "No deliveries yet.", 7);
 }
 
 // -- the loop ----------------------------------------------------------------------------

@@ -128,6 +128,23 @@ class WebhookTables(Tables):
         )
         return [(r[0], r[1], int(r[2])) for r in await self._rows(sql, args)]
 
+    async def retries_due(
+        self, tenant: str | None, event_ids: Sequence[str]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """(webhook id, event id) → (attempts made, due ms) of the deliveries among
+        `event_ids` that were attempted and wait for another try (a retry)."""
+        if not event_ids:
+            return {}
+        where, args = tenant_scope(tenant, "AND")
+        # One JSON parameter rather than one per id: a page holds up to 1,000 attempts.
+        sql = (
+            "SELECT webhook_id, event_id, attempts, due_ms FROM webhook_deliveries "
+            "WHERE attempts > 0 AND due_ms IS NOT NULL "
+            f"AND event_id IN (SELECT value FROM json_each(?)) {where}"
+        )
+        rows = await self._rows(sql, (json.dumps(list(event_ids)), *args))
+        return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
     async def next_delivery(self, webhook_id: str) -> DeliveryRow | None:
         """The webhook's delivery to attempt next: earliest due, then oldest."""
         sql = (

@@ -233,21 +233,28 @@ async function refreshClock() {
 }
 
 let shownScenario = null;
+let shippedScenarios = null; // one request for the list, however many refreshes overlap
 
 async function refreshScenario() {
   const { data } = await call("/_emulator/scenario");
-  $("scenario-now").textContent = `${data.name} (${data.scope})`;
   const select = $("scenario-select");
-  if (!select.options.length) {
-    const { data: shipped } = await call("/_emulator/scenarios");
-    select.replaceChildren(...shipped.map((s) => el("option", s.name, { value: s.name, title: s.description })));
+  if (!shippedScenarios) {
+    shippedScenarios = call("/_emulator/scenarios").then(({ data: shipped }) =>
+      select.replaceChildren(...shipped.map((s) => el("option", s.name, { value: s.name, title: s.description }))),
+    ).catch((err) => {
+      shippedScenarios = null; // asked again on the next refresh
+      throw err;
+    });
   }
+  await shippedScenarios;
   // The switch starts on the scenario in force, and follows it when it changes (another
   // tenant chosen, a switch, a test's PUT); between changes it keeps the user's pick.
   if (data.name !== shownScenario) {
     shownScenario = data.name;
     if ([...select.options].some((o) => o.value === data.name)) select.value = data.name;
   }
+  // Shown last: once it names the scenario, the switch below already offers it.
+  $("scenario-now").textContent = `${data.name} (${data.scope})`;
 }
 
 // -- assets -------------------------------------------------------------------------------

@@ -86,7 +86,8 @@ class OutputFiles:
             raise EncodeFailed("Failed to transcode video: ffmpeg is not installed")
         made = self._entry(sha256) / f"outputs-{_digest(plan.key())}"
         async with self._making.hold(str(made)):
-            if not (made / MANIFEST).is_file():
+            encoded = not (made / MANIFEST).is_file()
+            if encoded:
                 await self._encode(source, plan, made, on_progress)
         with contextlib.suppress(OSError):  # recently used: kept longest
             os.utime(made.parent / PROBE)
@@ -94,7 +95,8 @@ class OutputFiles:
         await _in_thread(_link_into_place, made, source.parent / OUTPUTS_DIR)
         if on_progress is not None:
             on_progress(1.0)
-        await _in_thread(self._evict)
+        if encoded:  # only a new entry can take the cache past its cap
+            await _in_thread(self._evict)
         return files
 
     async def _encode(

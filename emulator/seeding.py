@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -419,6 +420,13 @@ class Seeded:
     kept: int = 0
 
 
+class _Owned(Protocol):
+    """A stored row of a tenant's: an asset, a webhook, a signing key."""
+
+    @property
+    def tenant(self) -> str: ...
+
+
 class Seeder:
     """Applies a Seed through the use cases. Run once at start, after the parts have
     started and before the scheduler's loop does: seeded assets' steps are applied here,
@@ -469,24 +477,27 @@ class Seeder:
     def _refuse(self, seed: Seed, line: int, message: str) -> SeedError:
         return SeedError([Problem(seed.source, line, message)])
 
+    def _exists(
+        self, seed: Seed, tenant: SeedTenant, row: _Owned | None, line: int, what: str
+    ) -> bool:
+        """Whether an object with the seed's id is there already (left as it is: seeding is
+        idempotent); an id that is another tenant's stops the start."""
+        if row is None:
+            return False
+        if row.tenant != tenant.key:
+            raise self._refuse(seed, line, f"{what} belongs to another tenant")
+        return True
+
     async def _signing_key(self, seed: Seed, tenant: SeedTenant, key: SeedSigningKey) -> bool:
         row = await self._store.get_signing_key(key.key_id)
-        if row is not None:
-            if row.tenant != tenant.key:
-                raise self._refuse(
-                    seed, key.line, f"signing key id {key.key_id!r} belongs to another tenant"
-                )
+        if self._exists(seed, tenant, row, key.line, f"signing key id {key.key_id!r}"):
             return False
         await self._signing_keys.add_public_key(tenant.key, key.key_id, key.name, key.public_key)
         return True
 
     async def _webhook(self, seed: Seed, tenant: SeedTenant, hook: SeedWebhook) -> bool:
         row = await self._store.get_webhook(hook.webhook_id)
-        if row is not None:
-            if row.tenant != tenant.key:
-                raise self._refuse(
-                    seed, hook.line, f"webhook id {hook.webhook_id!r} belongs to another tenant"
-                )
+        if self._exists(seed, tenant, row, hook.line, f"webhook id {hook.webhook_id!r}"):
             return False
         body = {"name": hook.name, "url": hook.url, "events": list(hook.events)}
         if hook.shared_secret is not None:
@@ -499,11 +510,7 @@ class Seeder:
 
     async def _asset(self, seed: Seed, tenant: SeedTenant, asset: SeedAsset) -> bool:
         row = await self._store.get_asset(asset.asset_id)
-        if row is not None:
-            if row.tenant != tenant.key:
-                raise self._refuse(
-                    seed, asset.line, f"asset id {asset.asset_id!r} belongs to another tenant"
-                )
+        if self._exists(seed, tenant, row, asset.line, f"asset id {asset.asset_id!r}"):
             return False
         taken = await self._store.get_asset_by_playback_id(asset.playback_id)
         if taken is not None:

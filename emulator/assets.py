@@ -6,6 +6,7 @@ get documents back.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 from emulator import documents
@@ -16,6 +17,7 @@ from emulator.exports import Exports
 from emulator.models import AssetPhase, Doc
 from emulator.outputs import OutputFiles
 from emulator.processing import Processing
+from emulator.readcache import ReadCache
 from emulator.scheduler import Scheduler
 from emulator.store import ASSET_FIELDS, TASK_FIELDS, AssetRow, Changes, ListQuery, Store, TaskRow
 from emulator.tokens import UploadTokens
@@ -39,14 +41,22 @@ class Assets:
         events: EventSink,
         processing: Processing,
         exports: Exports,
+        read_cache: ReadCache | None = None,
     ) -> None:
         self._exports = exports
+        # GET /api/asset/{id}'s answers; the store tells it which assets each write changed.
+        self._views = read_cache or ReadCache()
+        store.watch_assets(self._views.invalidate)
         self._store = store
         self._blobs = blobs
         self._scheduler = scheduler
         self._tokens = tokens
         self._events = events
         self._processing = processing
+
+    @property
+    def read_cache(self) -> ReadCache:
+        return self._views
 
     # -- creating assets ----------------------------------------------------------------
 
@@ -154,6 +164,23 @@ class Assets:
         if row.tenant != tenant:  # checkResourceAccess
             raise NotFound("not found")
         return row.doc
+
+    async def asset_view(
+        self, tenant: str, asset_id: str, variant: Hashable, render: Callable[[Doc], bytes]
+    ) -> bytes:
+        """get_asset's document as `render` encodes it (one `variant` of it: the caller's
+        origin and options), from the read cache when the asset has not been written
+        since; the same refusals as get_asset."""
+        kept = self._views.get(asset_id, variant)
+        if kept is not None:
+            owner, body = kept
+            if owner != tenant:
+                raise NotFound("not found")  # as get_asset: it exists, and is not deleted
+            return body
+        generation = self._views.generation
+        body = render(await self.get_asset(tenant, asset_id))
+        self._views.put(asset_id, tenant, variant, body, generation)
+        return body
 
     async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
         return await self._store.list_assets(tenant, query)

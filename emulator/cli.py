@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -187,6 +188,12 @@ def listen_command(args: argparse.Namespace) -> int:
     )
 
     async def run() -> int:
+        # Everything built at start (modules, routes, the app) lives as long as the server:
+        # moved out of the collector's reach, a full collection walks only what requests
+        # leave behind. Without this, each one (about once a second under load) stopped
+        # the loop for 30-45 ms and made the p99 of reads 8x a bare app's (bench/README.md).
+        gc.collect()
+        gc.freeze()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -285,6 +292,12 @@ async def _run(app: Any, settings: Settings) -> None:
             f"scenario {app[RULES].default.name}",
             flush=True,
         )
+        # Everything built at start (modules, routes, the app) lives as long as the server:
+        # moved out of the collector's reach, a full collection walks only what requests
+        # leave behind. Without this, each one (about once a second under load) stopped
+        # the loop for 30-45 ms and made the p99 of reads 8x a bare app's (bench/README.md).
+        gc.collect()
+        gc.freeze()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -195,12 +195,20 @@ def sent_as_json(request: web.Request) -> bool:
     return True
 
 
+JSON_TYPE = "application/json; charset=utf-8"  # what web.Response(text=…) writes for JSON
+
+
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
         text=dumps(data), status=status, content_type="application/json", headers=headers
     )
+
+
+def json_body(body: bytes, status: int = 200) -> web.Response:
+    """A JSON answer already encoded (by wire.dumps), with json_response's headers."""
+    return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
 
 
 def error_response(

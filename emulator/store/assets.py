@@ -81,6 +81,10 @@ class Changes:
     # any moment can lose neither the change nor its events.
     events: list[Event] = field(default_factory=list)
 
+    @property
+    def asset_ids(self) -> list[str]:
+        return [a.doc["id"] for a in self.assets]
+
 
 class AssetTables(Tables):
     # -- meta ---------------------------------------------------------------------------
@@ -100,7 +104,7 @@ class AssetTables(Tables):
 
     async def save(self, changes: Changes) -> None:
         """Write one transition whole: documents, plan changes and the events it raises."""
-        await self._transact(lambda db: _write_changes(db, changes))
+        await self._transact(lambda db: _write_changes(db, changes), assets=changes.asset_ids)
 
     async def reset(self, tenant: str | None) -> list[str]:
         """Delete a tenant's objects (None: everyone's); returns the media paths freed."""
@@ -112,7 +116,8 @@ class AssetTables(Tables):
                 await db.execute(f"DELETE FROM {table} {where}", args)
             return [str(r[0]) for r in rows if r[0]]
 
-        return await self._transact(work)
+        # Every asset of the tenant (or of everyone) is gone: the watchers forget them all.
+        return await self._transact(work, assets=None)
 
     # -- reads --------------------------------------------------------------------------
 

@@ -86,6 +86,19 @@ class Tables:
         self._reserve = reserve
         self._write_lock = asyncio.Lock()
         self._closed = False
+        self._asset_watchers: list[Callable[[Iterable[str] | None], None]] = []
+
+    def watch_assets(self, listener: Callable[[Iterable[str] | None], None]) -> None:
+        """Call `listener` with the ids of the assets each unit of work wrote (None: any
+        number of them), right after it commits: what a read cache needs to stay true."""
+        self._asset_watchers.append(listener)
+
+    def _assets_written(self, asset_ids: Iterable[str] | None) -> None:
+        ids = None if asset_ids is None else tuple(asset_ids)
+        if ids == ():
+            return
+        for listener in self._asset_watchers:
+            listener(ids)
 
     async def close(self) -> None:
         """Close once the unit of work in progress (if any) has ended; later ones fail
@@ -95,10 +108,17 @@ class Tables:
             await self._writer.close()
             await self._reader.close()
 
-    async def _transact(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _transact(
+        self,
+        work: Callable[[aiosqlite.Connection], Awaitable[T]],
+        *,
+        assets: Iterable[str] | None = (),
+    ) -> T:
         """Run `work` as one transaction that no other coroutine can join, commit or roll
         back. It runs to its end (commit or rollback) even if the caller is cancelled: a
-        unit of work is never cut in half."""
+        unit of work is never cut in half. `assets`: the ids of the assets it writes
+        (None: possibly any), told to the asset watchers once it has committed, still
+        inside the unit, so a cancelled caller cannot leave a read cache stale."""
 
         async def attempt() -> T:
             try:
@@ -107,6 +127,7 @@ class Tables:
             except BaseException:
                 await self._writer.rollback()
                 raise
+            self._assets_written(assets)
             return result
 
         async def unit() -> T:

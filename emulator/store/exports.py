@@ -68,7 +68,7 @@ class ExportTables(Tables):
                 [(p.cid, p.tenant, p.asset_id, p.content) for p in pinned or []],
             )
 
-        await self._transact(work)
+        await self._transact(work, assets=changes.asset_ids)
 
     async def export_steps(self, tenant: str | None = None) -> list[Step]:
         """Planned export steps in due order (all tenants, or one)."""

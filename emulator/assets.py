@@ -185,6 +185,25 @@ class Assets:
     async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
         return await self._store.list_assets(tenant, query)
 
+    async def asset_list_views(
+        self, tenant: str, query: ListQuery, variant: Hashable, render: Callable[[Doc], bytes]
+    ) -> tuple[list[bytes], int | None]:
+        """list_assets' page with each asset as `render` encodes it, taken from the read
+        cache where it has one (decoding, shaping and encoding a page of documents is most
+        of a list's cost), and kept there for the next read."""
+        generation = self._views.generation
+        listed, total = await self._store.list_stored_assets(tenant, query)
+        bodies: list[bytes] = []
+        for item in listed:
+            kept = self._views.get(item.id, variant)
+            if kept is not None:  # the query only finds the tenant's own assets
+                bodies.append(kept[1])
+                continue
+            body = render(item.doc())
+            self._views.put(item.id, tenant, variant, body, generation)
+            bodies.append(body)
+        return bodies, total
+
     async def update_asset(self, tenant: str, asset_id: str, patch: Doc) -> Doc:
         row = await self._store.get_asset(asset_id)
         # Studio reads deleted assets too: one being deleted is "not ready" (phase deleting).

@@ -4,6 +4,7 @@ cache stays within its byte bound."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from emulator.readcache import ENTRY_OVERHEAD, VARIANT_OVERHEAD, ReadCache
 from emulator.routes.common import ASSETS
 from emulator.settings import Settings
 from emulator.store import AssetRow, Changes
+from emulator.wire import dumps
 from tests.conftest import SAMPLE_MP4
 from tests.helpers import advance, create_upload, get_json, upload
 
@@ -210,3 +212,34 @@ async def test_a_restart_reads_what_was_written_before_it(
         assert body == []
     finally:
         await second.close()
+
+
+async def test_lists_share_the_cache_and_see_every_write(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    ids = [(await create_upload(client, auth, name=f"a{n}"))["asset"]["id"] for n in range(3)]
+    cache = _cache(client)
+    resp = await client.get("/api/asset", headers=auth)
+    first = await resp.read()
+    # The same bytes wire.dumps gives the whole page: items joined, compact separators.
+    assert first == dumps(json.loads(first)).encode()
+    assert [a["id"] for a in json.loads(first)] == ids[::-1]
+    hits = cache.hits
+    assert await (await client.get("/api/asset", headers=auth)).read() == first
+    assert cache.hits == hits + 3
+    # A GET by id after the list is served by the entries the list made.
+    status, one = await _get(client, ids[0], auth)
+    assert status == 200 and one == json.loads(first)[2] and cache.hits == hits + 4
+    # A write: the next list shows it (and moves it first: updatedAt is newer).
+    await advance(client, auth, 1)
+    resp = await client.patch(f"/api/asset/{ids[0]}", json={"name": "x"}, headers=auth)
+    assert resp.status == 422  # not ready: nothing written
+    assert (await client.delete(f"/api/asset/{ids[1]}", headers=auth)).status == 204
+    listed = await get_json(client, "/api/asset", auth)
+    assert [a["id"] for a in listed] == [ids[2], ids[0]]
+    # ?details and another origin are their own variants in lists too.
+    forwarded = {**auth, "X-Forwarded-Host": "cdn.example.test"}
+    resp = await client.get("/api/asset", headers=forwarded, params={"details": "1"})
+    assert resp.status == 200 and [a["id"] for a in await resp.json()] == [ids[2], ids[0]]
+    limited = await client.get("/api/asset", headers=auth, params={"limit": "1"})
+    assert len(await limited.json()) == 1 and 'rel="next"' in limited.headers["Link"]

@@ -3,6 +3,8 @@ deleteAsset, and restore."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from emulator import validation
@@ -14,7 +16,7 @@ from emulator.routes.common import (
     json_body,
     json_response,
     origin,
-    paged,
+    paged_encoded,
     read_json,
     tenant,
 )
@@ -76,22 +78,29 @@ async def get_assets(request: web.Request) -> web.Response:
     query = parse_list_query(
         request.rel_url.raw_query_string, ASSET_LIST_FIELDS, ("playbackId", "sourceUrl", "phase")
     )
-    docs, total = await _assets(request).list_assets(tenant(request), query)
     base, details = origin(request), _details(request)
-    items = [asset_out(d, base, details=details) for d in docs]
-    return paged(request, items, query.limit, query.offset, total)
+    # Each asset as GET /api/asset/{id} encodes it: unchanged ones come from the read cache.
+    items, total = await _assets(request).asset_list_views(
+        tenant(request), query, (base, details), _renderer(base, details)
+    )
+    return paged_encoded(request, items, query.limit, query.offset, total)
 
 
-async def get_asset(request: web.Request) -> web.Response:
-    base, details = origin(request), _details(request)
+def _renderer(base: str, details: bool) -> Callable[[Doc], bytes]:
+    """How an asset is encoded for a caller at `base` (the read cache's variant)."""
 
     def render(doc: Doc) -> bytes:
         return dumps(asset_out(doc, base, details=details)).encode()
 
+    return render
+
+
+async def get_asset(request: web.Request) -> web.Response:
+    base, details = origin(request), _details(request)
     # The most frequent call of all (every poll of an SDK's wait loop): answered from the
     # read cache while the asset is unchanged.
     body = await _assets(request).asset_view(
-        tenant(request), request.match_info["assetId"], (base, details), render
+        tenant(request), request.match_info["assetId"], (base, details), _renderer(base, details)
     )
     return json_body(body)
 

@@ -221,10 +221,26 @@ def paged(
     request: web.Request, items: list[Any], limit: int, offset: int, total: int | None
 ) -> web.Response:
     """A bare array, with Studio's `Link: <…cursor=skipN>; rel="next"` on full pages."""
+    headers = _page_headers(request, len(items), limit, offset, total)
+    return json_response(items, headers=headers)
+
+
+def paged_encoded(
+    request: web.Request, items: list[bytes], limit: int, offset: int, total: int | None
+) -> web.Response:
+    """paged() for items already encoded by wire.dumps: the same bytes as dumps(list)."""
+    headers = _page_headers(request, len(items), limit, offset, total)
+    headers["Content-Type"] = JSON_TYPE
+    return web.Response(body=b"[" + b",".join(items) + b"]", headers=headers)
+
+
+def _page_headers(
+    request: web.Request, count: int, limit: int, offset: int, total: int | None
+) -> dict[str, str]:
     headers: dict[str, str] = {}
-    if len(items) == limit:
+    if count == limit:
         next_url = request.rel_url.update_query(cursor=f"skip{offset + limit}")
         headers["Link"] = f'<{origin(request)}{next_url}>; rel="next"'
     if total is not None:
         headers["X-Total-Count"] = str(total)
-    return json_response(items, headers=headers)
+    return headers

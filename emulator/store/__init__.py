@@ -27,7 +27,7 @@ from emulator.store.assets import (
     TaskRow,
 )
 from emulator.store.backup import backup_database
-from emulator.store.base import Filter, ListQuery
+from emulator.store.base import Filter, ListQuery, Stored
 from emulator.store.exports import ExportTables, PinnedFile, PinnedFound
 from emulator.store.schema import connect
 from emulator.store.signing_keys import SIGNING_KEY_FIELDS, SigningKeyRow, SigningKeyTables
@@ -57,6 +57,7 @@ __all__ = [
     "PinnedFound",
     "SigningKeyRow",
     "Store",
+    "Stored",
     "TaskRow",
     "TenantCounts",
     "TusRow",

@@ -14,7 +14,7 @@ from typing import Any
 import aiosqlite
 
 from emulator.models import Doc, Event, Step, StepKind
-from emulator.store.base import ListQuery, Tables, from_row, rows_of, tenant_scope
+from emulator.store.base import ListQuery, Stored, Tables, from_row, rows_of, tenant_scope
 
 # A plan that holds one of these runs to its end; one that lacks them was cut short.
 TERMINAL_STEPS = (StepKind.READY, StepKind.FAIL)
@@ -178,6 +178,12 @@ class AssetTables(Tables):
 
     async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
         return await self._list("assets", ASSET_FIELDS, "deleted = 0 AND ", tenant, query)
+
+    async def list_stored_assets(
+        self, tenant: str, query: ListQuery
+    ) -> tuple[list[Stored], int | None]:
+        """list_assets' page undecoded: the caller decodes only what its cache lacks."""
+        return await self._list_stored("assets", ASSET_FIELDS, "deleted = 0 AND ", tenant, query)
 
     async def get_task(self, task_id: str) -> TaskRow | None:
         row = await self._row("SELECT tenant, doc FROM tasks WHERE id = ?", (task_id,))

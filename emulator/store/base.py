@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 
@@ -55,6 +55,17 @@ class ListQuery:
     filters: Sequence[Filter] = ()
     order: Sequence[tuple[str, bool]] = (("updatedAt", True), ("createdAt", True))
     count: bool = False
+
+
+class Stored(NamedTuple):
+    """A document as the store keeps it: its id and its JSON text."""
+
+    id: str
+    text: str
+
+    def doc(self) -> Doc:
+        loaded: Doc = json.loads(self.text)
+        return loaded
 
 
 def tenant_scope(tenant: str | None, keyword: str = "WHERE") -> tuple[str, tuple[Any, ...]]:
@@ -178,6 +189,14 @@ class Tables:
     async def _list(
         self, table: str, fields: dict[str, str], base: str, tenant: str, query: ListQuery
     ) -> tuple[list[Doc], int | None]:
+        listed, total = await self._list_stored(table, fields, base, tenant, query)
+        return [json.loads(item.text) for item in listed], total
+
+    async def _list_stored(
+        self, table: str, fields: dict[str, str], base: str, tenant: str, query: ListQuery
+    ) -> tuple[list[Stored], int | None]:
+        """A page of documents as stored (JSON text), for callers that may not need to
+        decode them all (a read cache)."""
         where = [f"{base}tenant = ?"]
         args: list[Any] = [tenant]
         for f in query.filters:
@@ -196,14 +215,15 @@ class Tables:
             [f"{fields[name]} {'DESC' if desc else 'ASC'} NULLS LAST" for name, desc in query.order]
             + ["rowid DESC"]
         )
-        sql = f"SELECT doc FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"
-        docs = [json.loads(r[0]) for r in await self._rows(sql, (*args, query.limit, query.offset))]
+        sql = f"SELECT id, doc FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"
+        rows = await self._rows(sql, (*args, query.limit, query.offset))
+        listed = [Stored(r[0], r[1]) for r in rows]
         total = None
         # Studio counts with `count(*) OVER()` on the rows it returns: none, no count.
-        if query.count and docs:
+        if query.count and listed:
             row = await self._row(f"SELECT COUNT(*) FROM {table} WHERE {clause}", args)
             total = int(row[0]) if row else 0
-        return docs, total
+        return listed, total
 
 
 def _disk_full(exc: sqlite3.OperationalError) -> bool:

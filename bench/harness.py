@@ -299,3 +299,41 @@ def row(label: str, values: Sequence[float], unit: str, fmt: str = "{:.1f}") -> 
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+SUMMARY_ENV = "BENCH_SUMMARY"
+
+
+def summarise(
+    bench: str,
+    metric: str,
+    emulator: float,
+    baseline: float | None,
+    unit: str,
+    ratio: float | None,
+    target: str,
+    met: bool | None,
+) -> None:
+    """Print one summary line and, under `make bench` (bench/run.py sets BENCH_SUMMARY to
+    a file), append it there as JSON so the runner can build one table of same-run ratios.
+
+    `ratio` is emulator/baseline in whatever sense the target states (e.g. req/s over
+    req/s, or ms over ms); `met` is None for figures reported without a target.
+    """
+    line = {
+        "bench": bench,
+        "metric": metric,
+        "emulator": emulator,
+        "baseline": baseline,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
+    shown = "" if met is None else f"{verdict(met)} "
+    ratio_text = "" if ratio is None else f" ratio {ratio:.2f}"
+    print(f"summary: {shown}{metric}: {emulator:g} {unit}{ratio_text} (target {target or '-'})")
+    path = os.environ.get(SUMMARY_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")

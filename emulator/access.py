@@ -30,14 +30,10 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote, urlencode
 
 import aiohttp
-import jwt
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.clock import SystemClock, real_timeout
 from emulator.delivery import USER_AGENT, sign
@@ -53,6 +49,9 @@ from emulator.models import Doc
 from emulator.scheduler import Scheduler
 from emulator.signing_keys import SigningKeys
 from emulator.store import AssetRow, Store
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 GATE_TIMEOUT_SECONDS = 30.0  # access-control.ts WEBHOOK_TIMEOUT (2 s on the manual clock)
 GATE_REDIRECTS = 5  # fetchWithTimeoutAndRedirects' maxRedirects
@@ -163,6 +162,8 @@ class PlaybackAccess:
 
     def _verified_pub(self, token: str, playback_id: str, tenant: str) -> str:
         """The `pub` claim of a token the CDN accepts for this playback id; 403 if not."""
+        import jwt  # here, not at the top: PyJWT + cryptography cost ~60 ms of the start
+
         try:
             unverified = jwt.api_jws.decode_complete(token, options={"verify_signature": False})
             claims = json.loads(unverified["payload"])
@@ -368,6 +369,11 @@ def _check_origin(policy: Doc, creds: Credentials) -> None:
 
 def _public_key(pub: str) -> ec.EllipticCurvePublicKey:
     """The key a `pub` claim names: base64 (strict, as Go's StdEncoding) of a PEM EC key."""
+    # Here, not at the top: cryptography costs tens of ms of the server's start.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         pem = base64.b64decode(pub, validate=True)  # binascii.Error is a ValueError
         key = serialization.load_pem_public_key(pem)

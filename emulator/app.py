@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -58,9 +59,6 @@ from emulator.rulebook import Rulebook
 from emulator.scenarios import DEFAULT_SCENARIO, Scenario
 from emulator.scenarios import load as load_scenario
 from emulator.scheduler import Scheduler
-from emulator.seeding import Seeder
-from emulator.seeding import check_keys as check_seed_keys
-from emulator.seeding import load as load_seed
 from emulator.settings import Settings
 from emulator.signing_keys import SigningKeys
 from emulator.store import Store
@@ -69,6 +67,9 @@ from emulator.tokens import UploadTokens
 from emulator.tus import TusUploads
 from emulator.uploads import Uploads
 from emulator.webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from emulator.seeding import Seed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -204,9 +205,13 @@ def create_app(
     if scenario is None:
         scenario = load_scenario(settings.scenario) if settings.scenario else DEFAULT_SCENARIO
     # A bad seed file stops the start here, before the port is taken (SeedError).
-    seed = load_seed(settings.seed) if settings.seed else None
-    if seed is not None:
-        check_seed_keys(seed, settings.configured_keys)
+    seed: Seed | None = None
+    if settings.seed:
+        # Imported only with --seed: seeding and the PyYAML it reads with cost start time.
+        from emulator import seeding
+
+        seed = seeding.load(settings.seed)
+        seeding.check_keys(seed, settings.configured_keys)
     the_clock = clock or make_clock(settings.clock)
     keys = ApiKeys.from_settings(settings)
     journal = Journal(settings.journal_size, the_clock.now_ms)
@@ -215,8 +220,9 @@ def create_app(
         client_max_size=1024**4,
         middlewares=[
             middleware.cors,
-            # Outside errors: it records the status the client actually got.
-            middleware.journal(journal),
+            # Outside errors: it records the status the client actually got. Off the path
+            # of every request when it keeps nothing (journal size 0).
+            *([middleware.journal(journal)] if journal.size else []),
             middleware.errors,
             middleware.authentication(keys, locked=settings.control_locked),
             faults.inject,  # inside authentication: a rule may match the tenant
@@ -321,6 +327,8 @@ def create_app(
         await tus_uploads.start()
         await processing.start()
         if seed is not None:
+            from emulator.seeding import Seeder  # loaded already, above (with --seed)
+
             # Before the scheduler's loop: the seeder applies its assets' steps itself.
             seeder = Seeder(
                 store=store,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from emulator import cid, documents, timeline
+from emulator import documents, timeline
 from emulator.blobs import Blobs
 from emulator.errors import BadRequest
 from emulator.events import EventSink, make_events
@@ -78,6 +78,8 @@ class ExportedFiles:
 
     @property
     def metadata_cid(self) -> str:
+        from emulator import cid  # here, not at the top: multiformats costs ~40 ms of start
+
         return cid.bytes_cid(self.metadata)
 
     def pinned(self, tenant: str, asset_id: str) -> list[PinnedFile]:
@@ -209,6 +211,8 @@ class Exports:
         """Studio's getByIpfsCid as playback info uses it: the caller's own ready asset
         with that exported CID first; another account's only if it was made before the
         cross-account cutoff, unless the request comes from the embeddable player."""
+        from emulator import cid  # here, not at the top: multiformats costs ~40 ms of start
+
         if not cid.is_cid(content_id):
             return None
         rows = await self._store.assets_by_ipfs_cid(content_id)
@@ -332,6 +336,8 @@ class Exports:
         return ExportedFiles(video_cid, nft_metadata(row.doc, video_cid, spec))
 
     async def _file_cid(self, path: Path) -> str:
+        from emulator import cid  # here, not at the top: multiformats costs ~40 ms of start
+
         # Hashing a large file takes a while: off the event loop, and once per version.
         stat = await asyncio.to_thread(path.stat)
         key = (str(path), stat.st_size, stat.st_mtime_ns)

@@ -16,11 +16,8 @@ import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
-
-import ffmpeg
 
 from emulator.errors import ConfigError
 from emulator.models import Doc, ProbeResult
@@ -178,6 +175,8 @@ def _put_number(target: Doc, key: str, raw: Any, *, integer: bool = False) -> No
 
 
 def _rate(raw: Any) -> float | None:
+    from fractions import Fraction  # here: only a probe needs it, and it costs start time
+
     try:
         value = Fraction(str(raw))
     except (ValueError, ZeroDivisionError):
@@ -243,6 +242,8 @@ class Encoder:
 
     def thumbnails_command(self, source: Path, plan: OutputPlan) -> list[str]:
         """Thumbnails alone, from a keyframes-only decode of the source."""
+        import ffmpeg  # here, not at the top: ffmpeg-python (and `future`) cost start time
+
         src = f"file:{source.resolve()}"
         # discard: the demuxer skips the other packets; skip_frame: so does the decoder.
         # Decoding every keyframe is the price of thumbnails in copy mode (ffmpeg has no
@@ -258,6 +259,8 @@ class Encoder:
         return args
 
     def _thumbnails(self, picture: Any, plan: OutputPlan) -> Any:
+        import ffmpeg  # here, not at the top: ffmpeg-python (and `future`) cost start time
+
         width, height = _thumbnail_size(plan.renditions[0])
         # eof_action=pass: a clip shorter than one interval still gets its one picture.
         picture = picture.filter("fps", fps=f"1/{plan.segment_seconds:g}", eof_action="pass")
@@ -274,6 +277,8 @@ class Encoder:
 
     def command(self, source: Path, plan: OutputPlan) -> list[str]:
         """One ffmpeg run making all of the plan's files."""
+        import ffmpeg  # here, not at the top: ffmpeg-python (and `future`) cost start time
+
         # "file:" keeps a path with a colon from being read as a protocol.
         src = f"file:{source.resolve()}"
         main = ffmpeg.input(src)

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from yaml.nodes import Node, SequenceNode
 
 from emulator.api_keys import ApiKeys
@@ -387,6 +385,10 @@ class _SeedReader(NodeReader):
 def _public_key(text: str, *, private: bool) -> tuple[str | None, str]:
     """(base64 of the SPKI PEM, "") of a P-256 key given as PEM or base64 of PEM, or
     (None, why not)."""
+    # Here, not at the top: only a seed with signing keys needs cryptography (tens of ms).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     pem = text.strip().encode()
     if not pem.startswith(b"-----BEGIN"):
         try:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from emulator.errors import Forbidden, NotFound
 from emulator.models import Doc, new_id, tenant_project_id, tenant_user_id
 from emulator.scheduler import Scheduler
@@ -43,6 +40,10 @@ SEEN_EVERY_MS = 60_000
 
 def new_key_pair() -> tuple[str, str]:
     """(publicKey, privateKey) as Studio answers them: base64 of SPKI / PKCS#8 PEM."""
+    # Here, not at the top: cryptography costs tens of ms of the server's start.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     private = ec.generate_private_key(ec.SECP256R1())
     public_pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

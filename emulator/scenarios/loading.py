@@ -10,20 +10,22 @@ file is read bounded (MAX_FILE_BYTES, checked with stat before opening).
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from yaml.nodes import MappingNode, Node, ScalarNode
+from typing import TYPE_CHECKING
 
 from emulator.errors import ConfigError
 from emulator.scenarios.model import Scenario
-from emulator.scenarios.nodes import compose
 from emulator.scenarios.problems import Problem, ScenarioError
-from emulator.scenarios.reader import ScenarioReader
+
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+# PyYAML and the modules reading its nodes (nodes.py, reader.py) are imported inside the
+# functions that parse: the default scenario needs neither, and they cost start time.
 
 MAX_FILE_BYTES = 1024 * 1024  # shipped scenarios are a few kB; YAML parsing is not free
 MAX_MESSAGE_CHARS = 240  # of one problem in a file loaded for the control plane
@@ -104,6 +106,8 @@ def _too_big(size: int) -> str:
 def load_shipped(name: str, *, source: str = "", line: int = 0) -> Scenario:
     path = shipped_dir() / f"{name}.yaml"
     if "/" in name or not path.is_file():
+        import difflib  # here: only this error needs it, and the server's start does not
+
         names = shipped_names()
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f" (shipped: {', '.join(names)})"
@@ -120,6 +124,11 @@ def load_request(
     """A PUT /_emulator/scenario body: `{"name": SHIPPED}`, `{"path": FILE}` (a file among
     the shipped ones or in `scenarios_dir`), a bare shipped name, or a whole scenario, as
     YAML or JSON."""
+    from yaml.nodes import MappingNode, ScalarNode
+
+    from emulator.scenarios.nodes import compose
+    from emulator.scenarios.reader import ScenarioReader
+
     node = compose(text, source)
     if isinstance(node, ScalarNode) and node.tag.endswith(":str") and node.value:
         return load_shipped(node.value, source=source, line=node.start_mark.line + 1)
@@ -173,6 +182,11 @@ def _parse_quietly(text: str, source: str, default_name: str) -> Scenario:
     """Parse a file that may not be a scenario at all without echoing what it holds:
     anything but a YAML mapping gets one message naming the file, and a mapping's
     problems are each cut to a short line."""
+    from yaml.nodes import MappingNode
+
+    from emulator.scenarios.nodes import compose
+    from emulator.scenarios.reader import ScenarioReader
+
     generic = ScenarioError([Problem(source, 0, "not a scenario file (a YAML mapping)")])
     try:
         node: Node | None = compose(text, source)
@@ -196,6 +210,9 @@ def _short(problem: Problem) -> Problem:
 
 
 def parse(text: str, *, source: str, default_name: str) -> Scenario:
+    from emulator.scenarios.nodes import compose
+    from emulator.scenarios.reader import ScenarioReader
+
     return ScenarioReader(source).scenario(compose(text, source), default_name)
 
 

@@ -179,17 +179,17 @@ async def connect(path: Path) -> tuple[aiosqlite.Connection, aiosqlite.Connectio
     Raises ConfigError if the file there is not a database this can use."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # Only reads: a file that is not a database fails here, before anything writes
-        # to it, and without aiosqlite, whose worker thread outlives a failed connect.
-        await asyncio.to_thread(_read_schema, path)
+        # Checked and migrated in one trip to a worker thread, with plain sqlite3: a file
+        # that is not a database fails here, without aiosqlite (whose worker thread
+        # outlives a failed connect), and the start pays one thread hop, not one per
+        # statement of every migration (issue 16: start time).
+        await asyncio.to_thread(_prepare, path)
         db = await aiosqlite.connect(path)
     except sqlite3.Error as exc:
         raise _unusable(path, exc) from exc
     try:
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await _migrate(db)
+        await db.execute("PRAGMA synchronous=NORMAL")  # per connection, unlike WAL
     except sqlite3.Error as exc:
         # Close it, or its worker thread keeps the process alive after the error.
         await db.close()
@@ -203,20 +203,24 @@ async def connect(path: Path) -> tuple[aiosqlite.Connection, aiosqlite.Connectio
     return db, reader
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
-    async with db.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-        await db.executescript(script)
-        await db.execute(f"PRAGMA user_version = {number}")
-    await db.commit()
-
-
-def _read_schema(path: Path) -> None:
-    db = sqlite3.connect(path)
+def _prepare(path: Path) -> None:
+    """Read the file (only reads until it is known to be a database), switch it to WAL
+    and run the migrations it lacks."""
+    db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        row = db.execute("PRAGMA user_version").fetchone()
+        version = int(row[0]) if row else 0
+        if version < len(_MIGRATIONS):
+            # Every missing migration in one transaction: all of them or, if one fails,
+            # none (closing without COMMIT rolls back), and one commit to wait for.
+            steps = [
+                f"{script}\nPRAGMA user_version = {number};"
+                for number, script in enumerate(_MIGRATIONS[version:], start=version + 1)
+            ]
+            db.executescript("BEGIN;\n" + "\n".join(steps) + "\nCOMMIT;")
     finally:
         db.close()
 

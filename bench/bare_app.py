@@ -102,6 +102,10 @@ def main() -> None:
 
         app.cleanup_ctx.append(database)
     elif args.mode == "upload":
+        # The same glibc malloc priming as the emulator's (emulator/blobs.py,
+        # _keep_freed_batches_in_the_heap): left to chance, this baseline's page faults
+        # swung from ~400 to ~195,000 per GiB between unpinned runs, and its CPU with them.
+        bytes(8 * 1024 * 1024)
         app[DIR] = Path(args.dir)
         app.router.add_put("/upload", upload)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)

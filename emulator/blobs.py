@@ -36,6 +36,34 @@ CHUNK_SIZE = 256 * 1024
 BATCH_BYTES = 4 * 1024 * 1024
 READ_SIZE = 1024 * 1024  # what `digest` reads at a time
 
+_heap_keeps_batches = False
+
+
+def _keep_freed_batches_in_the_heap() -> None:
+    """Once per process: let glibc's malloc keep a freed batch for the next one.
+
+    Every socket read gives aiohttp a new bytes object (up to 256 KiB) for the body, and
+    a batch of them is freed at once when the worker has written it. glibc gives the top
+    of its heap back to the OS whenever more than its trim threshold is free there; that
+    threshold is twice the mmap threshold, which starts at 128 KiB and rises only when a
+    larger mmapped block is freed. So each freed batch went back to the OS and the next
+    chunks page-faulted it in again: about 85,000 minor faults per GiB (a third of the
+    body), the bulk of the PUT's extra CPU over the bare handler (about 0.25 s/GiB of
+    kernel time; bench/upload.py prints both processes' faults), while the bare handler,
+    trained by its own larger frees, had about 2,000.
+
+    Freeing one block of two batches raises both thresholds (mmap to 8 MiB, trim to
+    16 MiB), as glibc does by itself after any large free, so a batch's memory stays in
+    the heap for the next: RSS keeps about two batches that it used to return. The block
+    comes from calloc (`bytes(n)`), which maps it without touching a page. Nothing
+    happens on other allocators, nor when MALLOC_TRIM_THRESHOLD_ or mallopt fixed the
+    thresholds (that turns glibc's adjustment off).
+    """
+    global _heap_keeps_batches
+    if not _heap_keeps_batches:
+        _heap_keeps_batches = True
+        bytes(2 * BATCH_BYTES)
+
 
 class TooLarge(Exception):
     """The stream went past the byte limit it was given."""
@@ -58,6 +86,7 @@ class BatchWriter:
 
     async def write(self, chunks: AsyncIterator[bytes], limit: int | None = None) -> None:
         """Raises TooLarge before writing a chunk that would take the total past `limit`."""
+        _keep_freed_batches_in_the_heap()
         loop = asyncio.get_running_loop()
         pending: asyncio.Future[None] | None = None
         batch: list[bytes] = []

@@ -61,7 +61,7 @@ def keep(raw: bytes | None, limit: int = KEEP_BYTES) -> Kept | None:
     return Kept(raw[:limit], len(raw), complete=len(raw) <= limit)
 
 
-@dataclass(slots=True)
+@dataclass
 class Call:
     """One HTTP call as the client saw it answered."""
 

@@ -182,9 +182,6 @@ class Assets:
         self._views.put(asset_id, tenant, variant, body, generation)
         return body
 
-    async def list_assets(self, tenant: str, query: ListQuery) -> tuple[list[Doc], int | None]:
-        return await self._store.list_assets(tenant, query)
-
     async def asset_list_views(
         self, tenant: str, query: ListQuery, variant: Hashable, render: Callable[[Doc], bytes]
     ) -> tuple[list[bytes], int | None]:

@@ -30,7 +30,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 from urllib.parse import unquote, urlencode
 
 import aiohttp
@@ -64,8 +64,7 @@ JWT_ALGORITHMS = ["ES256"]  # signing keys are P-256: ES256 is the only one that
 CARRIED = ("jwt", "accessKey")
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """What a media request brings: its token or access key, and where it comes from."""
 
     jwt: str | None = None
@@ -74,8 +73,7 @@ class Credentials:
     referer: str | None = None
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     """A media request may go on. `gated`: the asset is not public to everyone, so what is
     served must not sit in a shared cache."""
 

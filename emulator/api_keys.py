@@ -14,7 +14,7 @@ routes of `corsApiKeyAccessRules`, from a browser or not.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from emulator.errors import BadRequest, NotFound, UnprocessableEntity
 from emulator.models import Doc, new_id, tenant_project_id, tenant_user_id
@@ -95,8 +95,7 @@ def _match(parts: tuple[str, ...], patterns: tuple[tuple[str, ...], ...]) -> tup
     return _RULES[candidates[0]] if candidates else None
 
 
-@dataclass(frozen=True)
-class KeyGrant:
+class KeyGrant(NamedTuple):
     """What a bearer key is: its tenant, name, admin power and CORS access."""
 
     key: str

@@ -22,8 +22,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -124,8 +123,7 @@ def asset_of(payload: Doc) -> str | None:
     return str(found) if found else None
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(NamedTuple):
     """What one POST to a receiver produced."""
 
     log: Doc  # Studio's webhook-log document (plus EMULATOR_LOG_KEYS)

@@ -36,7 +36,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from emulator import documents, timeline
@@ -68,8 +68,7 @@ class ExportStart:
     steps: list[Step] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ExportedFiles:
+class ExportedFiles(NamedTuple):
     """An asset's source file and its NFT metadata as pinning them gives them: the
     export task's output, and the upload task's when the asset was created with a spec."""
 

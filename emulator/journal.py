@@ -118,8 +118,7 @@ class Call:
         return doc
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):
     """Which calls to read; empty fields match everything."""
 
     tenant: str | None = None  # None: every tenant's calls (and anonymous ones)

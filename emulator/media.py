@@ -15,9 +15,8 @@ import math
 import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from emulator.errors import ConfigError
 from emulator.models import Doc, ProbeResult
@@ -32,8 +31,7 @@ HOW_TO_FIX = (
 )
 
 
-@dataclass(frozen=True)
-class Tools:
+class Tools(NamedTuple):
     ffprobe: str
     ffmpeg: str | None
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 Doc = dict[str, Any]  # a stored Studio object (asset or task) in its camelCase wire form
 
@@ -50,16 +50,14 @@ def tenant_project_id(tenant: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "livepeer-emulator:project:" + tenant))
 
 
-@dataclass(frozen=True)
-class ReceivedFile:
+class ReceivedFile(NamedTuple):
     """Bytes that arrived completely and were moved into place."""
 
     path: Path
     size: int
 
 
-@dataclass(frozen=True)
-class Digests:
+class Digests(NamedTuple):
     """A media file's size and hashes, as the ready asset gives them."""
 
     size: int
@@ -67,8 +65,7 @@ class Digests:
     sha256: str
 
 
-@dataclass(frozen=True)
-class ProbeResult:
+class ProbeResult(NamedTuple):
     """What ffprobe said: either a videoSpec and media type, or why the file is not media."""
 
     video_spec: Doc | None = None
@@ -91,8 +88,7 @@ class StepKind(str, Enum):
     RETRY = "retry"  # a retriable failure: task back to waiting with retries + 1
 
 
-@dataclass(frozen=True)
-class PlannedStep:
+class PlannedStep(NamedTuple):
     """One timed transition, relative to the moment processing was scheduled."""
 
     offset_ms: int
@@ -114,8 +110,7 @@ class Step:
     seq: int | None = None  # assigned by the store; orders steps due at the same time
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One webhook event: its id stays the same for every attempt to deliver it."""
 
     id: str
@@ -130,8 +125,7 @@ class Event:
 FAULT_ACTIONS = ("drop", "delay", "duplicate", "reorder", "bad_signature")
 
 
-@dataclass(frozen=True)
-class WebhookFault:
+class WebhookFault(NamedTuple):
     """One delivery fault: never delivered, held on the clock, sent twice (same event
     id), held until the webhook's next delivery has gone, or signed with a wrong key."""
 

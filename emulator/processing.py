@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from emulator import blobs, documents, fetch, renditions, timeline
 from emulator.blobs import Blobs
@@ -48,8 +47,7 @@ from emulator.store import AssetRow, Changes, Store
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ImportLimits:
+class ImportLimits(NamedTuple):
     max_bytes: int
     timeout: float
 

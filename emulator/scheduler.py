@@ -23,8 +23,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from emulator.clock import Clock, ManualClock, monotonic
 from emulator.errors import BadRequest, InsufficientStorage
@@ -63,8 +62,7 @@ class TimedWork(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Advanced:
+class Advanced(NamedTuple):
     now: int  # the caller's time after the move, in ms
     applied: int  # items of work that ran
     next_due: int | None  # when the next item is due on the caller's clock, if any

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ENV_PREFIX = "LIVEPEER_EMULATOR_"
 
@@ -156,8 +156,7 @@ def parsed_keys(specs: tuple[str, ...]) -> dict[str, ApiKey]:
     return keys
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One setting: its name, how to parse it from text, and the help a user sees."""
 
     name: str

@@ -11,6 +11,7 @@ that stops and never completes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from emulator.models import PlannedStep, StepKind
 
@@ -89,8 +90,7 @@ def plan(
     return steps + last
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):
     queue_ms: int
     processing_ms: int
     progress_steps: int

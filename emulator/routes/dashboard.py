@@ -10,7 +10,6 @@ must neither fill a test's journal nor move a rule's `nth` counter).
 from __future__ import annotations
 
 import functools
-from importlib import resources
 
 from aiohttp import web
 
@@ -33,6 +32,10 @@ def from_dashboard(request: web.Request) -> bool:
 
 @functools.cache
 def _read(name: str) -> bytes:
+    # Here, not at the top: importlib.resources costs ~1 ms of every start, and a server
+    # may never be asked for its dashboard.
+    from importlib import resources
+
     return resources.files("emulator.dashboard").joinpath(name).read_bytes()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from emulator.models import WebhookFault
 from emulator.timeline import DEFAULT_PROFILE, ProcessingFault, TimelineProfile
@@ -104,8 +104,7 @@ def _glob(value: str | None, pattern: str) -> bool:
     return value is not None and fnmatch.fnmatchcase(value, pattern)
 
 
-@dataclass(frozen=True)
-class Respond:
+class Respond(NamedTuple):
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: Any = None  # None: Studio's {"errors": [reason]}

@@ -4,13 +4,12 @@ that carries them all, so a user sees every mistake at once rather than the firs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from emulator.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     source: str
     line: int
     message: str

@@ -10,7 +10,7 @@ asset's media file (`content` NULL) or an NFT metadata JSON (its bytes in `conte
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import aiosqlite
 
@@ -19,8 +19,7 @@ from emulator.store.assets import AssetRow, Changes, _write_changes
 from emulator.store.base import Tables, from_row, tenant_scope
 
 
-@dataclass(frozen=True)
-class PinnedFile:
+class PinnedFile(NamedTuple):
     """One file an export put on IPFS, for the local gateway."""
 
     cid: str
@@ -29,8 +28,7 @@ class PinnedFile:
     content: bytes | None = None  # None: the asset's media file
 
 
-@dataclass(frozen=True)
-class PinnedFound:
+class PinnedFound(NamedTuple):
     """A pinned file of an asset that is not deleted: its bytes or the asset's media."""
 
     content: bytes | None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from emulator.store.base import Tables, tenant_scope
 
 
-@dataclass(frozen=True)
-class TenantCounts:
+class TenantCounts(NamedTuple):
     tenant: str
     assets: int  # not deleted
     webhooks: int  # not deleted

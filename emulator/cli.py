@@ -188,13 +188,6 @@ def listen_command(args: argparse.Namespace) -> int:
     )
 
     async def run() -> int:
-        # Everything built at start (modules, routes, the app) lives as long as the server:
-        # moved out of the collector's reach, a full collection walks only what requests
-        # leave behind. Without this, each one (about once a second under load) stopped
-        # the loop for 30-45 ms and made the p99 of reads 8x a bare app's (bench/README.md).
-        gc.collect()
-        gc.freeze()
-        gc.enable()  # off since serve() began
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -247,17 +247,27 @@ def _serve(flags: dict[str, Any]) -> int:
                 print(f"livepeer-emulator: cannot start: {flag}: {exc}", file=sys.stderr)
                 return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.load(flags)
+    except (ConfigError, ValueError) as exc:
+        print(f"livepeer-emulator: cannot start: {exc}", file=sys.stderr)
+        return 2
+    # The database is created and migrated in a thread while the server's code loads.
+    from emulator.store.schema import start_preparing
+
+    preparing = start_preparing(settings.database_path)
     from emulator.middleware import QuietProtocolErrors
 
     logging.getLogger("aiohttp.server").addFilter(QuietProtocolErrors())
     try:
-        settings = Settings.load(flags)
         from emulator.app import create_app
 
         app = create_app(settings)
     except (ConfigError, ValueError) as exc:
         print(f"livepeer-emulator: cannot start: {exc}", file=sys.stderr)
         return 2
+    finally:
+        preparing.join()
     try:
         asyncio.run(_run(app, settings))
     except (ConfigError, OSError) as exc:  # the database opens, and the port binds, in _run

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import math
 import re
@@ -225,7 +224,7 @@ class Encoder:
         destination folder (output paths are relative). The first reports progress."""
         if not (plan.thumbnails and plan.renditions) or not self._remux_only(plan):
             return [(_step_name(plan), self.command(source, plan))]
-        media = dataclasses.replace(plan, thumbnails=False)
+        media = plan._replace(thumbnails=False)
         return [
             (_step_name(media), self.command(source, media)),
             (

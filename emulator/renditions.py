@@ -7,10 +7,8 @@ lives in the folder `<name>`. `emulator.media.Encoder` turns an `OutputPlan` int
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 OUTPUT_MODES = ("copy", "transcode", "none")
 STATIC_MP4_MAX_SECONDS = 120.0  # Studio: short assets (< 2 min) get MP4s, long ones only HLS
@@ -41,8 +39,7 @@ BROWSER_PIXEL_FORMATS = ("yuv420p", "yuvj420p")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-@dataclass(frozen=True)
-class Rendition:
+class Rendition(NamedTuple):
     name: str  # Studio's profile name, e.g. "360p0"; a safe file name (see _safe_name)
     width: int
     height: int
@@ -53,8 +50,7 @@ class Rendition:
     fps: float | None = None  # None keeps the source's frame rate
 
 
-@dataclass(frozen=True)
-class OutputPlan:
+class OutputPlan(NamedTuple):
     renditions: tuple[Rendition, ...]  # highest bitrate first; empty for audio-only media
     has_audio: bool
     copy_audio: bool  # the source's audio is AAC: remux it; else transcode it to AAC
@@ -262,5 +258,5 @@ def _unique_names(renditions: list[Rendition]) -> list[Rendition]:
         while name in seen:
             name, n = f"{r.name}_{n}", n + 1
         seen.add(name)
-        out.append(r if name == r.name else dataclasses.replace(r, name=name))
+        out.append(r if name == r.name else r._replace(name=name))
     return out

@@ -31,8 +31,7 @@ DEFAULT_KEY_NAME = "default"
 KEY_FIELDS = ("name", "key", "origins", "full_access")
 
 
-@dataclass(frozen=True)
-class ApiKey:
+class ApiKey(NamedTuple):
     """One configured key: the bearer token, its name (Studio's createdByTokenName) and,
     for a CORS-enabled key, the origins it allows and whether it has full access."""
 

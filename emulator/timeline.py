@@ -10,7 +10,6 @@ that stops and never completes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from emulator.models import PlannedStep, StepKind
@@ -20,8 +19,7 @@ FINAL_RETRY_FACTOR = 6  # ... and waits 3 min (6 x 30 s) before that final retry
 DEFAULT_FAULT_ERROR = "Failed to process video"
 
 
-@dataclass(frozen=True)
-class TimelineProfile:
+class TimelineProfile(NamedTuple):
     queue_ms: int = 500  # waiting → processing
     processing_ms: int = 3000  # processing → ready
     progress_steps: int = 4  # progress reports, the first at 0
@@ -34,8 +32,7 @@ class TimelineProfile:
 DEFAULT_PROFILE = TimelineProfile()
 
 
-@dataclass(frozen=True)
-class ProcessingFault:
+class ProcessingFault(NamedTuple):
     """How one asset's processing goes wrong (a scenario's `processing:` effect)."""
 
     error: str = DEFAULT_FAULT_ERROR

@@ -64,3 +64,22 @@ async def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path:
         await schema.connect(path)
     assert str(path) in str(refused.value) and "--data-dir" in str(refused.value)
     assert path.read_bytes() == b"not a database, just text " * 100
+
+
+async def test_preparing_ahead_leaves_connect_little_to_do_and_failures_to_it(
+    tmp_path: Path,
+) -> None:
+    """The CLI prepares the file in a thread while the server's code loads."""
+    path = tmp_path / "data" / "emulator.sqlite3"
+    schema.start_preparing(path).join(timeout=30)
+    assert _version(path) == len(schema._MIGRATIONS)
+    writer, reader = await schema.connect(path)
+    await writer.close()
+    await reader.close()
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not a database " * 100)
+    thread = schema.start_preparing(junk)
+    thread.join(timeout=30)
+    assert not thread.is_alive() and junk.read_bytes() == b"not a database " * 100
+    with pytest.raises(ConfigError, match="is not a usable SQLite database"):
+        await schema.connect(junk)

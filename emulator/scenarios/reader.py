@@ -103,7 +103,7 @@ class ScenarioReader(NodeReader):
             steps = self.whole(keys["progress_steps"], "timeline.progress_steps", minimum=1)
             if steps is not None:
                 changes["progress_steps"] = steps
-        return dataclasses.replace(DEFAULT_PROFILE, **changes)
+        return DEFAULT_PROFILE._replace(**changes)
 
     def rule(self, node: Node, index: int) -> Rule | None:
         where = f"faults[{index}]"
@@ -287,16 +287,15 @@ class ScenarioReader(NodeReader):
         fault = ProcessingFault()
         if "error" in keys:
             error = self.text(keys["error"], f"{where}.error")
-            fault = dataclasses.replace(fault, error=error or DEFAULT_FAULT_ERROR)
+            fault = fault._replace(error=error or DEFAULT_FAULT_ERROR)
         if "fail_at_progress" in keys:
             at = self.fraction(keys["fail_at_progress"], f"{where}.fail_at_progress")
-            fault = dataclasses.replace(fault, fail_at_progress=at)
+            fault = fault._replace(fail_at_progress=at)
         if "stall_at_progress" in keys:
             at = self.fraction(keys["stall_at_progress"], f"{where}.stall_at_progress")
-            fault = dataclasses.replace(fault, stall_at_progress=at)
+            fault = fault._replace(stall_at_progress=at)
         if "fail_times" in keys:
-            fault = dataclasses.replace(
-                fault,
+            fault = fault._replace(
                 fail_times=self.whole(keys["fail_times"], f"{where}.fail_times", minimum=1) or 0,
             )
         failing = "fail_at_progress" in keys or "fail_times" in keys
@@ -305,7 +304,7 @@ class ScenarioReader(NodeReader):
                 self.problem(
                     node, f"{where} needs error, fail_at_progress, fail_times or stall_at_progress"
                 )
-            return dataclasses.replace(fault, fail_at_progress=0.0)
+            return fault._replace(fail_at_progress=0.0)
         if not failing and "stall_at_progress" not in keys:
             self.problem(node, f"{where} needs fail_at_progress, fail_times or stall_at_progress")
         elif failing and "stall_at_progress" in keys:

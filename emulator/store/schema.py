@@ -8,7 +8,9 @@ Append new migrations; never edit or reorder one that has shipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import aiosqlite
@@ -201,6 +203,22 @@ async def connect(path: Path) -> tuple[aiosqlite.Connection, aiosqlite.Connectio
         await db.close()
         raise _unusable(path, exc) from exc
     return db, reader
+
+
+def start_preparing(path: Path) -> threading.Thread:
+    """Run connect()'s preparation of the file (create, WAL, migrations) in a thread of
+    its own, for a caller with other work to do meanwhile: the CLI loads the server's
+    code while SQLite writes (its I/O releases the GIL), and connect() then finds the
+    file ready (issue 16: start time). A failure is left for connect() to report."""
+
+    def prepare() -> None:
+        with contextlib.suppress(sqlite3.Error, OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare(path)
+
+    thread = threading.Thread(target=prepare, name="prepare-database", daemon=True)
+    thread.start()
+    return thread
 
 
 def _prepare(path: Path) -> None:

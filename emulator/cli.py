@@ -8,9 +8,9 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from emulator.errors import ConfigError
 from emulator.settings import OPTIONS, Settings, split_key_specs
@@ -22,14 +22,27 @@ from emulator.settings import OPTIONS, Settings, split_key_specs
 SHUTDOWN_TIMEOUT = 0.5
 
 
-def build_parser() -> argparse.ArgumentParser:
+# What add_subparsers() gives (argparse names the class only privately).
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with `command`, only that subcommand's flags are added: argparse
+    spends about a millisecond per subcommand building them, at every start (issue 16)."""
     parser = argparse.ArgumentParser(
         prog="livepeer-emulator",
         description="A local emulator of the Livepeer Studio Assets API.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    for name, add in COMMANDS.items():
+        if command is None or command == name:
+            add(commands, name)
+    return parser
+
+
+def _serve_parser(commands: Subcommands, name: str) -> None:
     serve = commands.add_parser(
-        "serve",
+        name,
         help="run the API server",
         description="Run the API server. Every flag can also be set with an env var "
         "LIVEPEER_EMULATOR_<FLAG> (e.g. LIVEPEER_EMULATOR_API_KEY=key1,key2).",
@@ -43,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
             serve.add_argument(flag, action="append", default=None, help=help_text)
         else:
             serve.add_argument(flag, type=option.parse, default=None, help=help_text)
+
+
+def _healthcheck_parser(commands: Subcommands, name: str) -> None:
     health = commands.add_parser(
-        "healthcheck",
+        name,
         help="exit 0 if the server here is ready to serve, 1 if not (for HEALTHCHECK)",
         description="Ask the server on this machine for /_emulator/health. Host and port "
         "come from the same flags and LIVEPEER_EMULATOR_* env vars as `serve`; a server "
@@ -53,24 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--host", default=None, help="[env LIVEPEER_EMULATOR_HOST]")
     health.add_argument("--port", type=int, default=None, help="[env LIVEPEER_EMULATOR_PORT]")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (3)")
-    for name, verb, where in (
-        ("export", "copy a stopped server's data dir into", "DIR: the export to make"),
-        ("import", "copy an export into", "DIR: an export made by `export`"),
-    ):
-        transfer = commands.add_parser(
-            name,
-            help=f"{verb} DIR (database by SQLite's backup API, media, outputs)",
-            description=f"{verb.capitalize()} DIR. Stop the server using the data dir first. "
-            "Refuses a non-empty target unless --force.",
-        )
-        transfer.add_argument("dir", metavar="DIR", type=Path, help=where)
-        transfer.add_argument(
-            "--data-dir", type=Path, default=None, help="[env LIVEPEER_EMULATOR_DATA_DIR]"
-        )
-        transfer.add_argument(
-            "--force", action="store_true", help="replace the emulator data already there"
-        )
-    scenario_cmd = commands.add_parser("scenarios", help="check and list scenarios")
+
+
+def _transfer_parser(commands: Subcommands, name: str) -> None:
+    verb, where = {
+        "export": ("copy a stopped server's data dir into", "DIR: the export to make"),
+        "import": ("copy an export into", "DIR: an export made by `export`"),
+    }[name]
+    transfer = commands.add_parser(
+        name,
+        help=f"{verb} DIR (database by SQLite's backup API, media, outputs)",
+        description=f"{verb.capitalize()} DIR. Stop the server using the data dir first. "
+        "Refuses a non-empty target unless --force.",
+    )
+    transfer.add_argument("dir", metavar="DIR", type=Path, help=where)
+    transfer.add_argument(
+        "--data-dir", type=Path, default=None, help="[env LIVEPEER_EMULATOR_DATA_DIR]"
+    )
+    transfer.add_argument(
+        "--force", action="store_true", help="replace the emulator data already there"
+    )
+
+
+def _scenarios_parser(commands: Subcommands, name: str) -> None:
+    scenario_cmd = commands.add_parser(name, help="check and list scenarios")
     scenario_cmds = scenario_cmd.add_subparsers(dest="scenarios_command", required=True)
     validate = scenario_cmds.add_parser(
         "validate",
@@ -78,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     scenario_cmds.add_parser("list", help="list the shipped scenarios with their descriptions")
-    hooks = commands.add_parser("webhooks", help="webhook tools for a running server")
+
+
+def _webhooks_parser(commands: Subcommands, name: str) -> None:
+    hooks = commands.add_parser(name, help="webhook tools for a running server")
     hook_cmds = hooks.add_subparsers(dest="webhooks_command", required=True)
     trigger = hook_cmds.add_parser(
         "trigger",
@@ -95,8 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", default=None, help="server root (default: http://HOST:PORT from the env)"
     )
     trigger.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+
+
+def _listen_parser(commands: Subcommands, name: str) -> None:
     listen = commands.add_parser(
-        "listen",
+        name,
         help="forward a running server's webhook events to a local URL, signed (like "
         "stripe listen)",
         description="Stream the webhook events of an API key's tenant from a running "
@@ -116,11 +144,25 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--secret", default=None, help="sign with this secret (default: a new random one)"
     )
-    return parser
+
+
+# Each subcommand and what adds its flags, in the order `--help` lists them.
+COMMANDS: dict[str, Callable[[Subcommands, str], None]] = {
+    "serve": _serve_parser,
+    "healthcheck": _healthcheck_parser,
+    "export": _transfer_parser,
+    "import": _transfer_parser,
+    "scenarios": _scenarios_parser,
+    "webhooks": _webhooks_parser,
+    "listen": _listen_parser,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # Only the subcommand being run is built (anything else, e.g. --help: all of them).
+    command = next((a for a in given if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(given)
     if args.command == "serve":
         return serve(vars(args))
     if args.command == "scenarios":

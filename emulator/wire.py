@@ -457,7 +457,7 @@ def _not_jsonb(name: str, op: str, value: Any) -> _Refusal:
 
 
 _PG_BIGINT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*")
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_LONE_SURROGATE = r"[\ud800-\udfff]"  # compiled on first use, as jsvalues._NEEDS_ESCAPE
 _JSON_RANK = {type(None): 0, str: 1, bool: 3, list: 4, dict: 5}  # jsonb's order; numbers: 2
 
 
@@ -487,7 +487,7 @@ def _pg_array(items: list[Any]) -> str:
 def _pg_text(text: str) -> str | None:
     """Text as Postgres stores it: UTF-8 (Node writes a lone surrogate as U+FFFD); None
     for what it refuses (a NUL character)."""
-    return None if "\x00" in text else _LONE_SURROGATE.sub("\ufffd", text)
+    return None if "\x00" in text else re.sub(_LONE_SURROGATE, "\ufffd", text)
 
 
 def _jsonb_int(text: str) -> int | float:

@@ -54,8 +54,7 @@ WEBHOOK_ONLY_KEYS = ("event", "webhook_url")  # webhook delivery faults (emulato
 HTTP_EFFECTS = ("respond", "delay", "drop_connection")
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """Which requests (or assets) a rule applies to; empty fields match everything."""
 
     methods: tuple[str, ...] = ()
@@ -100,6 +99,9 @@ class Match:
         return self.source_url is None or _glob(source_url, self.source_url)
 
 
+MATCH_ALL = Match()  # empty fields: every request (or asset)
+
+
 def _glob(value: str | None, pattern: str) -> bool:
     return value is not None and fnmatch.fnmatchcase(value, pattern)
 
@@ -116,7 +118,7 @@ class Rule:
 
     index: int
     line: int
-    match: Match = Match()
+    match: Match = MATCH_ALL
     respond: Respond | None = None
     delay_ms: int = 0
     drop_after_bytes: int | None = None  # 0: drop at once

@@ -185,16 +185,14 @@ class ScenarioReader(NodeReader):
                     self.problem(item, f"{where}.method: {method!r} is not an HTTP method{hint}")
                     continue
                 methods.append(method.upper())
-            match = dataclasses.replace(match, methods=tuple(methods))
+            match = match._replace(methods=tuple(methods))
         if "path" in keys:
-            match = dataclasses.replace(
-                match, path=self.glob(keys["path"], f"{where}.path", path=True)
-            )
+            match = match._replace(path=self.glob(keys["path"], f"{where}.path", path=True))
         if "tenant" in keys:
             tenants = [
                 self.text(item, f"{where}.tenant") for item in self.one_or_many(keys["tenant"])
             ]
-            match = dataclasses.replace(match, tenants=tuple(t for t in tenants if t is not None))
+            match = match._replace(tenants=tuple(t for t in tenants if t is not None))
         # The plain glob keys, each read the same way into the Match field of its name. Any:
         # mypy checks a **dict's values against every Match field, not only these four.
         globs: dict[str, Any] = {
@@ -202,7 +200,7 @@ class ScenarioReader(NodeReader):
             for key in ("asset_name", "source_url", "event", "webhook_url")
             if key in keys
         }
-        match = dataclasses.replace(match, **globs)
+        match = match._replace(**globs)
         if "nth" in keys:
             nth_node = keys["nth"]
             counts = [
@@ -210,14 +208,12 @@ class ScenarioReader(NodeReader):
             ]
             if isinstance(nth_node, SequenceNode) and not nth_node.value:
                 self.problem(nth_node, f"{where}.nth is an empty list: the rule would never fire")
-            match = dataclasses.replace(match, nth=frozenset(c for c in counts if c is not None))
+            match = match._replace(nth=frozenset(c for c in counts if c is not None))
         if "times" in keys:
-            match = dataclasses.replace(
-                match, times=self.whole(keys["times"], f"{where}.times", minimum=1)
-            )
+            match = match._replace(times=self.whole(keys["times"], f"{where}.times", minimum=1))
         if "probability" in keys:
-            match = dataclasses.replace(
-                match, probability=self.fraction(keys["probability"], f"{where}.probability")
+            match = match._replace(
+                probability=self.fraction(keys["probability"], f"{where}.probability")
             )
         return match
 

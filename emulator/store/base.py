@@ -40,8 +40,7 @@ _OPERATORS = {
 }
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(NamedTuple):
     field: str  # a key of ASSET_FIELDS / TASK_FIELDS / WEBHOOK_FIELDS
     op: str  # a key of _OPERATORS, or "all"/"none": a comparison every row passes/fails
     value: Any

@@ -185,7 +185,10 @@ async def connect(path: Path) -> tuple[aiosqlite.Connection, aiosqlite.Connectio
         # that is not a database fails here, without aiosqlite (whose worker thread
         # outlives a failed connect), and the start pays one thread hop, not one per
         # statement of every migration (issue 16: start time).
-        await asyncio.to_thread(_prepare, path)
+        if path in _prepared_ahead:
+            _prepared_ahead.discard(path)  # by start_preparing, for this connect only
+        else:
+            await asyncio.to_thread(_prepare, path)
         db = await aiosqlite.connect(path)
     except sqlite3.Error as exc:
         raise _unusable(path, exc) from exc
@@ -205,6 +208,10 @@ async def connect(path: Path) -> tuple[aiosqlite.Connection, aiosqlite.Connectio
     return db, reader
 
 
+# Files start_preparing has made ready, which the next connect() need not check again.
+_prepared_ahead: set[Path] = set()
+
+
 def start_preparing(path: Path) -> threading.Thread:
     """Run connect()'s preparation of the file (create, WAL, migrations) in a thread of
     its own, for a caller with other work to do meanwhile: the CLI loads the server's
@@ -215,6 +222,7 @@ def start_preparing(path: Path) -> threading.Thread:
         with contextlib.suppress(sqlite3.Error, OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             _prepare(path)
+            _prepared_ahead.add(path)
 
     thread = threading.Thread(target=prepare, name="prepare-database", daemon=True)
     thread.start()

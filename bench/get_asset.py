@@ -26,19 +26,18 @@ from pathlib import Path
 from harness import median, row, scratch, start_bare, start_emulator, summarise, verdict
 from wrkload import (
     RANDOM_IDS_LUA,
-    WrkResult,
+    alternate,
     find_wrk,
     get_all,
     lua_script,
     make_assets,
-    run_wrk,
+    per_cpu_ratios,
     write_ids,
 )
 
 KEY = "bench-get-asset"
 RATE_TARGET = 0.9  # emulator req/s over bare's, at least
 P99_TARGET = 2.0  # emulator p99 over bare's, at most
-WARM_UP_S = 3
 
 
 def seed_bare(db_path: Path, ids: list[str], bodies: list[bytes]) -> None:
@@ -51,13 +50,6 @@ def seed_bare(db_path: Path, ids: list[str], bodies: list[bytes]) -> None:
     db.close()
 
 
-def shown(name: str, r: WrkResult) -> str:
-    return (
-        f"{name} {r.rate:.0f} req/s p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms "
-        f"(server cpu {r.server_cpu:.0%})"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -67,8 +59,6 @@ def main() -> int:
     args = parser.parse_args()
     wrk = find_wrk()
 
-    emu_runs: list[WrkResult] = []
-    bare_runs: list[WrkResult] = []
     with scratch("bench-get-") as tmp:
         emulator = start_emulator(tmp / "data", tmp, "--scenario", "instant")
         bare = None
@@ -105,43 +95,14 @@ def main() -> int:
                 flush=True,
             )
 
-            def emu(seconds: float) -> WrkResult:
-                return run_wrk(
-                    wrk,
-                    emulator.root,
-                    emu_lua,
-                    connections=args.connections,
-                    seconds=seconds,
-                    server_pid=emulator.pid,
-                )
-
-            def base(seconds: float) -> WrkResult:
-                assert bare is not None
-                return run_wrk(
-                    wrk,
-                    bare.root,
-                    bare_lua,
-                    connections=args.connections,
-                    seconds=seconds,
-                    server_pid=bare.pid,
-                )
-
-            emu(WARM_UP_S)
-            base(WARM_UP_S)
-            for n in range(args.rounds):
-                if n % 2 == 0:
-                    e, b = emu(args.seconds), base(args.seconds)
-                else:
-                    b, e = base(args.seconds), emu(args.seconds)
-                if e.errors or b.errors:
-                    raise RuntimeError(f"errors: emulator {e.errors}, bare {b.errors}\n{e.output}")
-                emu_runs.append(e)
-                bare_runs.append(b)
-                print(
-                    f"  round {n + 1}: {shown('emulator', e)} | {shown('bare', b)} | "
-                    f"ratio {e.rate / b.rate:.2f}, p99 {e.p99_ms / b.p99_ms:.1f}x",
-                    flush=True,
-                )
+            emu_runs, bare_runs = alternate(
+                wrk,
+                (emulator, emu_lua),
+                (bare, bare_lua),
+                connections=args.connections,
+                seconds=args.seconds,
+                rounds=args.rounds,
+            )
         finally:
             emulator.stop()
             if bare is not None:
@@ -157,14 +118,7 @@ def main() -> int:
     print(row("emulator p99", [e.p99_ms for e in emu_runs], "ms", "{:.2f}"))
     print(row("bare p99", [b.p99_ms for b in bare_runs], "ms", "{:.2f}"))
     print(row("p99 ratio emulator/bare", p99_ratios, "", "{:.2f}"))
-    # Requests per CPU second the server got: steadier than req/s when other work on the
-    # machine takes part of core 0 (a round where a server's cpu is well under 100% was
-    # disturbed); printed beside the verdict, not instead of it.
-    per_cpu = [
-        (e.rate / e.server_cpu) / (b.rate / b.server_cpu)
-        for e, b in zip(emu_runs, bare_runs, strict=True)
-        if e.server_cpu and b.server_cpu
-    ]
+    per_cpu = per_cpu_ratios(emu_runs, bare_runs)
     if per_cpu:
         print(row("per server cpu second", per_cpu, "", "{:.2f}"))
     rate_ratio, p99_ratio = median(rate_ratios), median(p99_ratios)

@@ -161,6 +161,71 @@ def run_wrk(
     return WrkResult(requests, rate, p50, p99, errors, cpu, done.stdout)
 
 
+WARM_UP_S = 3  # each server's untimed first run: connections opened, caches warm
+
+
+def shown(name: str, r: WrkResult) -> str:
+    return (
+        f"{name} {r.rate:.0f} req/s p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms "
+        f"(server cpu {r.server_cpu:.0%})"
+    )
+
+
+def alternate(
+    wrk: str,
+    emulator: tuple[Server, Path],
+    bare: tuple[Server, Path],
+    *,
+    connections: int,
+    seconds: float,
+    rounds: int,
+) -> tuple[list[WrkResult], list[WrkResult]]:
+    """wrk on each (server, Lua script) in turn: a warm-up each, then `rounds` rounds
+    taking turns to go first, each round printed. Raises on any non-2xx answer."""
+
+    def load(side: tuple[Server, Path], duration: float) -> WrkResult:
+        server, script = side
+        return run_wrk(
+            wrk,
+            server.root,
+            script,
+            connections=connections,
+            seconds=duration,
+            server_pid=server.pid,
+        )
+
+    load(emulator, WARM_UP_S)
+    load(bare, WARM_UP_S)
+    emu_runs: list[WrkResult] = []
+    bare_runs: list[WrkResult] = []
+    for n in range(rounds):
+        if n % 2 == 0:
+            e, b = load(emulator, seconds), load(bare, seconds)
+        else:
+            b, e = load(bare, seconds), load(emulator, seconds)
+        if e.errors or b.errors:
+            raise RuntimeError(f"errors: emulator {e.errors}, bare {b.errors}\n{e.output}")
+        emu_runs.append(e)
+        bare_runs.append(b)
+        print(
+            f"  round {n + 1}: {shown('emulator', e)} | {shown('bare', b)} | "
+            f"ratio {e.rate / b.rate:.2f}, p99 {e.p99_ms / b.p99_ms:.1f}x",
+            flush=True,
+        )
+    return emu_runs, bare_runs
+
+
+def per_cpu_ratios(emu_runs: list[WrkResult], bare_runs: list[WrkResult]) -> list[float]:
+    """Emulator over bare in requests per CPU second each server got: steadier than req/s
+    when other work on the machine takes part of core 0 (a round where a server's cpu is
+    well under 100% was disturbed); printed beside a verdict, not instead of it."""
+    return [
+        (e.rate / e.server_cpu) / (b.rate / b.server_cpu)
+        for e, b in zip(emu_runs, bare_runs, strict=True)
+        if e.server_cpu and b.server_cpu
+    ]
+
+
 # -- filling a server ------------------------------------------------------------------
 
 

@@ -189,7 +189,7 @@ class Tables:
         self, table: str, fields: dict[str, str], base: str, tenant: str, query: ListQuery
     ) -> tuple[list[Doc], int | None]:
         listed, total = await self._list_stored(table, fields, base, tenant, query)
-        return [json.loads(item.text) for item in listed], total
+        return [item.doc() for item in listed], total
 
     async def _list_stored(
         self, table: str, fields: dict[str, str], base: str, tenant: str, query: ListQuery
